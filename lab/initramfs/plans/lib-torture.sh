@@ -1,0 +1,50 @@
+# Shared by the plans that run the torture test.
+D=/sys/kernel/debug/nmi_torture
+
+# User-mode load: NMI selftests restarted until told to stop, so that NMIs
+# land in user mode, in syscalls and in page faults.  A failing run of one of
+# them (exit status other than pass or skip) fails the plan.
+user_load_start() {
+	: > /tmp/user_load.run
+	rm -f /tmp/user_load.fail
+	for t in nmi_regs_64 nmi_cr2_64 nmi_syscall_rsp_64; do
+		[ -x /ksft/$t ] || continue
+		( while [ -e /tmp/user_load.run ]; do
+			NMI_TEST_SECONDS=5 /ksft/$t > /tmp/$t.log 2>&1
+			st=$?
+			[ $st = 0 ] || [ $st = 4 ] || { echo "$t" >> /tmp/user_load.fail; cat /tmp/$t.log; }
+		done ) &
+	done
+}
+
+user_load_stop() {
+	rm -f /tmp/user_load.run
+	wait
+}
+
+# torture_run "key=value key=value": load the module, wait for the storm to
+# end, copy its results to the results channel; rc = 0 only on verdict=PASS
+# with no user-load failure.
+torture_run() {
+	rc=1
+	if [ ! -f /lib/modules/nmi_torture.ko ]; then
+		out "LAB torture=absent"
+		return
+	fi
+	user_load_start
+	if ! insmod /lib/modules/nmi_torture.ko $1 start=1; then
+		out "LAB torture=insmod-failed"
+		user_load_stop
+		return
+	fi
+	while [ "$(cat $D/control)" = running ]; do sleep 1; done
+	user_load_stop
+	cat $D/results > /tmp/torture.res
+	sed 's/^/TORTURE_KV /' /tmp/torture.res > $RES
+	rmmod nmi_torture || out "LAB torture=rmmod-failed"
+	if [ -s /tmp/user_load.fail ]; then
+		out "LAB user_load_failures=$(sort /tmp/user_load.fail | uniq -c | tr -s ' \n' '  ')"
+		return
+	fi
+	grep -q '^TORTURE .*verdict=PASS' /tmp/torture.res && rc=0
+}

@@ -1,0 +1,78 @@
+#!/bin/bash
+# Build one kernel variant.
+#   kbuild.sh series      build/linux working tree      -> build/out-series
+#   kbuild.sh instrument  base + instrument patches     -> build/out-instrument
+#   kbuild.sh REF NAME    any commit of build/linux       -> build/out-NAME
+# Extra config fragments: KCONFIG_EXTRA="file ..." (paths relative to the repo).
+# Prints the build log to build/out-NAME/build.log; fails on objtool warnings
+# and on fragment options that did not make it into .config.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+variant=${1:?usage: kbuild.sh series|instrument|REF NAME}
+name=${2:-$variant}
+tree=$top/build/linux
+out=$top/build/out-$name
+arch=${ARCH:-x86_64}
+
+if [ "$variant" = series ]; then
+	src=$tree
+else
+	src=$top/build/src-$name
+	rev=$(git -C "$tree" rev-parse "$variant^{commit}")
+	git -C "$tree" worktree prune
+	if [ ! -d "$src" ]; then
+		git -C "$tree" worktree add -q --detach "$src" "$rev"
+	else
+		git -C "$src" checkout -q --detach "$rev"
+		git -C "$src" reset -q --hard "$rev"
+	fi
+fi
+
+export CCACHE_BASEDIR=$top/build CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=time_macros
+export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2025'
+export KBUILD_BUILD_USER=lab KBUILD_BUILD_HOST=lab KBUILD_BUILD_VERSION=1
+command -v ccache >/dev/null && ccache -M 8G >/dev/null
+mk=(make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" -j"$(nproc)")
+
+frags=("$top/lab/config/nmi-test.config")
+[ "$arch" = i386 ] && frags+=("$top/lab/config/i386.config")
+for f in ${KCONFIG_EXTRA:-}; do frags+=("$top/$f"); done
+
+mkdir -p "$out"
+# Reconfigure only when a fragment changed, so incremental builds stay quick.
+want=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
+if [ ! -f "$out/.config" ] || [ "$(cat "$out/.frag-sum" 2>/dev/null)" != "$want" ]; then
+	"${mk[@]}" tinyconfig >/dev/null
+	KCONFIG_CONFIG=$out/.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+		"$out/.config" "${frags[@]}" >/dev/null
+	"${mk[@]}" olddefconfig >/dev/null
+	echo "$want" > "$out/.frag-sum"
+	bad=0
+	for f in "${frags[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in
+			CONFIG_*=n) sym=${line%%=*}; grep -q "^$sym=" "$out/.config" && { echo "kbuild: $line did not stick" >&2; bad=1; } ;;
+			CONFIG_*=*) grep -qx -- "$line" "$out/.config" || { echo "kbuild: $line did not stick" >&2; bad=1; } ;;
+			esac
+		done < "$f"
+	done
+	[ $bad = 0 ] || { rm -f "$out/.frag-sum"; exit 1; }
+fi
+
+start=$(date +%s)
+set +e
+"${mk[@]}" bzImage modules > "$out/build.log" 2>&1
+rc=$?
+set -e
+end=$(date +%s)
+echo "$((end - start))" > "$out/build-seconds"
+if [ $rc != 0 ]; then
+	grep -E 'error|Error' "$out/build.log" | head -20 >&2
+	echo "kbuild: $name failed (log: $out/build.log)" >&2
+	exit 1
+fi
+if grep -n 'objtool:\|vmlinux.o: warning' "$out/build.log" >&2; then
+	echo "kbuild: $name: objtool warnings (log: $out/build.log)" >&2
+	exit 1
+fi
+echo "kbuild: $name built in $((end - start)) s -> $out/arch/x86/boot/bzImage"

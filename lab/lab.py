@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Front door of the NMI lab: run, check, boot, torture.
+
+The Makefile builds what these need (kernel, selftests, initramfs); this file
+boots and judges.  Every job lives in its own file: vm.py (QEMU), scan.py
+(console), results.py (results channel), expect.py (expected failures),
+check.py (the test suite), report.py (what is printed).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+LAB = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(LAB)
+BUILD = os.path.join(TOP, 'build')
+sys.path.insert(0, LAB)
+
+import report   # noqa: E402
+import results  # noqa: E402
+import scan     # noqa: E402
+import vm       # noqa: E402
+
+
+def conf():
+    out = {}
+    with open(os.path.join(LAB, 'lab.conf')) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith('#') and '=' in line:
+                k, v = line.split('=', 1)
+                out[k] = v.strip('"')
+    return out
+
+
+def bzimage(variant):
+    return os.path.join(BUILD, 'out-' + variant, 'arch/x86/boot/bzImage')
+
+
+def initrd(variant):
+    return os.path.join(BUILD, 'initramfs-%s.cpio.gz' % variant)
+
+
+def ensure_variant(variant):
+    """Build kernel and initramfs of a variant unless they are there already."""
+    if variant != 'series' and not os.path.exists(bzimage(variant)):
+        print('lab: building the %s kernel' % variant, flush=True)
+        subprocess.run([os.path.join(LAB, 'kbuild.sh'), variant], check=True)
+    if not os.path.exists(initrd(variant)) or \
+            os.path.getmtime(initrd(variant)) < os.path.getmtime(bzimage(variant)):
+        subprocess.run([os.path.join(LAB, 'mkinitramfs.sh'), initrd(variant),
+                        os.path.join(BUILD, 'out-' + variant),
+                        os.path.join(BUILD, 'ksft')], check=True)
+
+
+class Boot:
+    """One VM run and what came out of it."""
+
+    def __init__(self, name, summary, outdir, allow=()):
+        self.name = name
+        self.summary = summary
+        self.outdir = outdir
+        self.results = results.parse_file(os.path.join(outdir, 'results.txt'))
+        self.findings = scan.scan_file(os.path.join(outdir, 'console.log'), allow)
+
+    @property
+    def status(self):
+        return self.summary['status']
+
+    def completed(self):
+        """The plan ran to its end: verdict reached the exit port and the
+        results channel has its end marker."""
+        return self.status in ('pass', 'fail') and self.results.ended
+
+    def console_findings(self):
+        return sum(len(v) for v in self.findings.values())
+
+
+def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
+         cpus=None, quiet=False, qemu_args=()):
+    ensure_variant(variant)
+    c = conf()
+    outdir = os.path.join(BUILD, 'runs', name)
+    argv = ['--kernel', bzimage(variant), '--initrd', initrd(variant),
+            '--plan', plan, '--out', outdir, '--timeout', str(timeout),
+            '--cpus', str(cpus or c.get('VM_CPUS', 4)), '--mem', c.get('VM_MEM', '1024'),
+            '--nmi-rate', str(nmi_rate)]
+    for a in append:
+        argv += ['--append', a]
+    for a in qemu_args:
+        argv += ['--qemu-arg', a]
+    if quiet:
+        argv.append('--quiet')
+    summary = vm.run(vm.parse_args(argv))
+    return Boot(name, summary, outdir, allow)
+
+
+def cmd_run(args):
+    print('lab: booting the series on %s vCPUs: NMI workload for %d s, host NMIs at %g/s'
+          % (conf().get('VM_CPUS'), args.seconds, args.nmi_rate), flush=True)
+    b = boot('series', 'workload', 'run', append=['lab.seconds=%d' % args.seconds],
+             nmi_rate=args.nmi_rate, timeout=args.seconds + 300)
+    report.print_run(b)
+    ok = b.status == 'pass' and b.console_findings() == 0
+    return 0 if ok else 1
+
+
+def cmd_boot(args):
+    b = boot(args.variant, args.plan, args.name or '%s-%s' % (args.variant, args.plan),
+             append=args.append, nmi_rate=args.nmi_rate, timeout=args.timeout)
+    report.print_boot(b)
+    return 0 if b.status == 'pass' and b.console_findings() == 0 else 1
+
+
+def cmd_torture(args):
+    params = 'duration=%d:hazards=%s' % (args.seconds, args.hazards)
+    if args.params:
+        params += ':' + args.params
+    rc = 0
+    for variant in args.variant:
+        b = boot(variant, 'torture', 'torture-' + variant,
+                 append=['lab.torture=' + params], nmi_rate=args.nmi_rate,
+                 timeout=args.seconds + 400)
+        report.print_torture(b, variant)
+        if not (b.completed() and b.status == 'pass' and b.console_findings() == 0):
+            rc = 1
+    return rc
+
+
+def cmd_check(args):
+    import check
+    return check.main(args)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+
+    s = sub.add_parser('run', help='boot the series under the NMI workload and report')
+    s.add_argument('--seconds', type=int, default=30)
+    s.add_argument('--nmi-rate', type=float, default=200)
+    s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser('check', help='the whole test suite')
+    s.add_argument('--nmi-rate', type=float, default=200)
+    s.add_argument('--torture-seconds', type=int, default=60)
+    s.add_argument('--only', action='append', default=[],
+                   help='run only these parts (checkpatch, lab, model, ksft, torture)')
+    s.set_defaults(fn=cmd_check)
+
+    s = sub.add_parser('boot', help='boot one variant with one plan')
+    s.add_argument('plan')
+    s.add_argument('--variant', default='series')
+    s.add_argument('--name')
+    s.add_argument('--append', action='append', default=[])
+    s.add_argument('--nmi-rate', type=float, default=0)
+    s.add_argument('--timeout', type=float, default=600)
+    s.set_defaults(fn=cmd_boot)
+
+    s = sub.add_parser('torture', help='the torture test with all hazards')
+    s.add_argument('--seconds', type=int, default=180)
+    s.add_argument('--hazards', default='all')
+    s.add_argument('--params', default='', help='more key=value:key=value')
+    s.add_argument('--nmi-rate', type=float, default=200)
+    s.add_argument('--variant', action='append', default=None,
+                   help='series (default) and/or instrument (the base)')
+    s.set_defaults(fn=cmd_torture)
+
+    args = p.parse_args(argv)
+    if getattr(args, 'variant', None) is None and args.cmd == 'torture':
+        args.variant = ['series']
+    return args.fn(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

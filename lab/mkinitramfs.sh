@@ -1,0 +1,24 @@
+#!/bin/bash
+# mkinitramfs.sh OUT KERNEL_OUT_DIR KSFT_DIR
+# busybox-static, the lab's init and plans, the selftest binaries and the
+# torture module (when the kernel built it) in one gzip'ed cpio.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$1 kout=$2 ksft=$3
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,plans,ksft,lib/modules}
+cp /usr/bin/busybox "$root/bin/busybox"
+for a in $(/usr/bin/busybox --list); do
+	[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
+done
+install -m 755 "$top/lab/initramfs/init" "$root/init"
+cp "$top"/lab/initramfs/plans/*.sh "$root/plans/"
+if [ -d "$ksft" ]; then
+	find "$ksft" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/ksft/" \;
+fi
+ko=$(find "$kout" -name nmi_torture.ko 2>/dev/null | head -n1)
+[ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
+( cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) | gzip -1 > "$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What the lab prints: readable reports and the machine-readable lines."""
+
+import scan
+
+
+def _int(v, default=0):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def findings_block(b, limit=5):
+    lines = []
+    for kind in scan.KINDS:
+        for line in b.findings[kind][:limit]:
+            lines.append('    %-8s %s' % (kind, line))
+        extra = len(b.findings[kind]) - limit
+        if extra > 0:
+            lines.append('    %-8s ... %d more' % (kind, extra))
+    return lines
+
+
+def nmis_seen(b):
+    return _int(b.results.lab.get('nmis_after')) - _int(b.results.lab.get('nmis_before'))
+
+
+def result_line(b, extra=None):
+    """RESULT nmis=<n> unknown=<n> oops=<n> ... for one boot."""
+    c = scan.counts(b.findings)
+    t = b.results.torture
+    fields = [
+        ('status', b.status),
+        ('nmis', nmis_seen(b)),
+        ('injected', b.summary.get('nmi_injected', 0)),
+        ('unknown', c['unknown'] + _int(t.get('unknown'))),
+        ('oops', c['oops']),
+        ('warn', c['warn']),
+        ('lockdep', c['lockdep']),
+        ('lockup', c['lockup']),
+    ]
+    if t:
+        for k in ('raised', 'serviced', 'lost', 'dup', 'nested', 'repeats'):
+            fields.append(('torture_' + k, t.get(k, '-')))
+        fields.append(('verdict', t.get('verdict', '-')))
+    for k, v in (extra or {}).items():
+        fields.append((k, v))
+    return 'RESULT ' + ' '.join('%s=%s' % kv for kv in fields)
+
+
+def print_boot(b):
+    print('lab: %s: %s after %.0f s, %d NMIs counted in the guest, %d injected by the host'
+          % (b.name, b.status, b.summary['seconds'], nmis_seen(b),
+             b.summary.get('nmi_injected', 0)))
+    for line in findings_block(b):
+        print(line)
+    print('lab: logs in %s' % b.outdir)
+
+
+def torture_table(t):
+    rows = [
+        ('internal (NMI IPIs)', t.get('int_raised'), t.get('int_serviced'), t.get('int_dup'),
+         '-', t.get('int_verdict')),
+        ('external (status device)', t.get('ext_raised'), t.get('ext_serviced'),
+         t.get('ext_dup'), t.get('ext_lost'), t.get('ext_verdict')),
+    ]
+    out = ['    %-26s %10s %10s %6s %6s  %s' % ('source', 'raised', 'serviced', 'dup', 'lost',
+                                               'verdict')]
+    for r in rows:
+        out.append('    %-26s %10s %10s %6s %6s  %s' % tuple('-' if v is None else v for v in r))
+    out.append('    external latency: p50 %s us, p99 %s us, max %s us; late %s'
+               % (t.get('ext_p50_us', '-'), t.get('ext_p99_us', '-'),
+                  t.get('ext_max_us', '-'), t.get('ext_late', '-')))
+    out.append('    hazards: int3 %s, #PF %s, unmask %s, breakpoint hits in NMI %s / outside %s'
+               % (t.get('int3_hits', '-'), t.get('pf_hits', '-'), t.get('unmasks', '-'),
+                  t.get('bp_hits_nmi', '-'), t.get('bp_hits_other', '-')))
+    out.append('    unknown %s, re-entries %s, register errors %s, nested %s, repeats %s'
+               % (t.get('unknown', '-'), t.get('reentry', '-'), t.get('reg_errors', '-'),
+                  t.get('nested', '-'), t.get('repeats', '-')))
+    return out
+
+
+def torture_line(b):
+    t = b.results.torture
+    if not t:
+        return 'TORTURE raised=- serviced=- lost=- dup=- unknown=- nested=- repeats=- verdict=FAIL'
+    line = b.results.torture_line or ''
+    if b.console_findings():
+        line = line.replace('verdict=PASS', 'verdict=FAIL')
+    return line
+
+
+def print_torture(b, variant):
+    print('lab: torture on %s: %s after %.0f s' % (variant, b.status, b.summary['seconds']))
+    for line in torture_table(b.results.torture):
+        print(line)
+    for line in findings_block(b):
+        print(line)
+    if b.results.lab.get('user_load_failures'):
+        print('    user-mode load failures: %s' % b.results.lab['user_load_failures'])
+    print(torture_line(b))
+
+
+def print_run(b):
+    r = b.results
+    print()
+    print('NMI workload report (%s)' % b.outdir)
+    print('  guest: plan %s, %s in %.0f s' % (r.lab.get('plan', '-'), b.status,
+                                            b.summary['seconds']))
+    print('  NMIs counted by the guest (/proc/interrupts): %d; injected by the host: %d'
+          % (nmis_seen(b), b.summary.get('nmi_injected', 0)))
+    print('  NMI backtraces (sysrq-l) sent: %s' % r.lab.get('sysrq_l', '-'))
+    if r.torture:
+        print('  torture test:')
+        for line in torture_table(r.torture):
+            print('  ' + line)
+    else:
+        print('  torture test: %s' % r.lab.get('torture', 'not run'))
+    c = scan.counts(b.findings)
+    print('  console: %s' % ', '.join('%s %d' % (k, c[k]) for k in scan.KINDS))
+    for line in findings_block(b):
+        print(line)
+    print(result_line(b))

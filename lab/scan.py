@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Scan a guest console log for signs of a broken kernel.
+
+Any oops, BUG, WARNING, lockdep report, panic, lockup, or "NMI received for
+unknown reason" / "Dazed and confused" line is a finding, unless the plan
+declares it expected with an allow pattern.
+"""
+
+import re
+
+# (kind, regex): the kinds are the RESULT line's counters.
+PATTERNS = [
+    # die() prints "Oops: <what>" for every kernel-mode fault (GP, #DF, #SS,
+    # #UD...); user-mode faults print "traps: comm[pid] ..." and are not ours.
+    ('oops', r'\bOops\b|kernel BUG at|\bBUG: |Unable to handle kernel|Kernel panic'),
+    ('warn', r'WARNING: |\bUBSAN\b|\bKASAN\b|objtool: '),
+    ('lockdep', r'possible circular locking|inconsistent lock state|'
+                r'possible recursive locking|suspicious RCU usage|'
+                r'INFO: lockdep is turned off|bad unlock balance'),
+    ('lockup', r'soft lockup|hard LOCKUP|rcu_\w+ (self-)?detected stall|'
+               r'rcu: INFO:|hung_task|Watchdog detected hard LOCKUP'),
+    ('unknown', r'NMI received for unknown reason|Dazed and confused'),
+    ('nmi_slow', r'NMI handler \(.*\) took too long'),
+]
+COMPILED = [(k, re.compile(r)) for k, r in PATTERNS]
+KINDS = [k for k, _ in PATTERNS]
+
+# Lines the kernel prints on every TCG boot that match a pattern but are not
+# findings (kept short on purpose; each has a reason).
+BENIGN = [
+    # No PMU under TCG: the perf NMI watchdog cannot start.
+    re.compile(r'NMI watchdog: Perf NMI watchdog permanently disabled'),
+]
+
+
+def scan(text, allow=()):
+    """Return {kind: [lines]} for every finding in text not matched by allow."""
+    allowed = [re.compile(a) for a in allow]
+    found = {k: [] for k in KINDS}
+    for line in text.splitlines():
+        if any(b.search(line) for b in BENIGN):
+            continue
+        for kind, rx in COMPILED:
+            if rx.search(line):
+                if not any(a.search(line) for a in allowed):
+                    found[kind].append(line.strip())
+                break
+    return found
+
+
+def counts(found):
+    return {k: len(v) for k, v in found.items()}
+
+
+def scan_file(path, allow=()):
+    with open(path, 'rb') as f:
+        return scan(f.read().decode('utf-8', 'replace'), allow)

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import results  # noqa: E402
+
+CHANNEL = """\
+LAB plan=ksft
+LAB nmis_before=10
+KTAP version 1
+1..3
+# [RUN] something
+ok 1 sigreturn_64 # nmis=5
+# [FAIL] bad
+not ok 2 mov_ss_trap_64 # exit=139 nmis=3
+ok 3 amx_64 # SKIP nmis=1
+TORTURE_KV int_raised=10 int_serviced=10
+TORTURE_KV TORTURE raised=12 serviced=12 lost=0 dup=0 unknown=0 nested=- repeats=- verdict=PASS
+LAB nmis_after=20
+LAB end rc=1
+"""
+
+
+class ResultsTest(unittest.TestCase):
+    def test_parse(self):
+        r = results.parse(CHANNEL)
+        self.assertTrue(r.ended)
+        self.assertEqual(r.plan, 3)
+        self.assertEqual([(n, s) for n, s, _ in r.tests],
+                         [('sigreturn_64', 'pass'), ('mov_ss_trap_64', 'fail'),
+                          ('amx_64', 'skip')])
+        self.assertEqual(r.diag['mov_ss_trap_64'], ['[FAIL] bad'])
+        self.assertEqual(r.lab['nmis_after'], '20')
+        self.assertEqual(r.torture['verdict'], 'PASS')
+        self.assertEqual(r.torture['int_raised'], '10')
+        self.assertTrue(r.torture_line.startswith('TORTURE raised=12'))
+
+    def test_truncated_channel_has_no_end(self):
+        r = results.parse(CHANNEL.split('LAB end')[0])
+        self.assertFalse(r.ended)
+
+    def test_crlf(self):
+        r = results.parse(CHANNEL.replace('\n', '\r\n'))
+        self.assertEqual(len(r.tests), 3)
+        self.assertTrue(r.ended)
+
+
+if __name__ == '__main__':
+    unittest.main()

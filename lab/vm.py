@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Boot a kernel under QEMU TCG, run one test plan, inject NMIs from the host.
+
+The guest's console goes to DIR/console.log, the plan's results (second serial
+port) to DIR/results.txt, and a summary of the run to DIR/vm.json.  The guest
+reports its verdict through QEMU's isa-debug-exit device, so the verdict does
+not depend on parsing text: QEMU exits 1 when the plan passed and 3 when it
+failed; any other way out (panic, hang, crash of QEMU) is not a pass.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+QEMU = 'qemu-system-x86_64'
+QBOOT = '/usr/share/qemu/qboot.rom'
+
+
+class QMP:
+    """Minimal QMP client: one command at a time, events are skipped."""
+
+    def __init__(self, path, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.settimeout(timeout)
+        self.rfile = self.sock.makefile('r')
+        self._read()                            # greeting
+        self.cmd('qmp_capabilities')
+
+    def _read(self):
+        line = self.rfile.readline()
+        if not line:
+            raise EOFError('QMP connection closed')
+        return json.loads(line)
+
+    def cmd(self, name, **arguments):
+        msg = {'execute': name}
+        if arguments:
+            msg['arguments'] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b'\n')
+        while True:
+            reply = self._read()
+            if 'return' in reply:
+                return reply['return']
+            if 'error' in reply:
+                raise RuntimeError('QMP %s: %s' % (name, reply['error']))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def qemu_command(args, outdir):
+    cmd = [QEMU, '-accel', 'tcg', '-cpu', 'max,-smap',
+           '-smp', str(args.cpus), '-m', str(args.mem),
+           '-nodefaults', '-display', 'none', '-no-reboot', '-net', 'none',
+           '-bios', QBOOT,
+           '-kernel', args.kernel, '-initrd', args.initrd,
+           '-append', ' '.join(['console=ttyS0', 'panic=-1', 'nokaslr',
+                                'printk.time=1', 'lab.plan=' + args.plan] +
+                               args.append),
+           '-serial', 'file:' + os.path.join(outdir, 'console.log'),
+           '-serial', 'file:' + os.path.join(outdir, 'results.txt'),
+           '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
+           '-qmp', 'unix:%s,server=on,wait=off' % os.path.join(outdir, 'qmp.sock')]
+    if args.icount:
+        cmd += ['-icount', 'shift=0,align=off,sleep=off', '-rtc', 'clock=vm']
+    if args.gdb:
+        cmd += ['-gdb', 'unix:%s,server=on,wait=off' % os.path.join(outdir, 'gdb.sock'), '-S']
+    return cmd + args.qemu_arg
+
+
+class Injector(threading.Thread):
+    """Host-side NMI storm: QMP inject-nmi at a fixed rate (LINT1; CPU 0)."""
+
+    def __init__(self, qmp, rate, delay):
+        super().__init__(daemon=True)
+        self.qmp, self.rate, self.delay = qmp, rate, delay
+        self.sent = 0
+        self.errors = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        if self.stop.wait(self.delay):
+            return
+        period = 1.0 / self.rate
+        nxt = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.qmp.cmd('inject-nmi')
+                self.sent += 1
+            except (OSError, EOFError, RuntimeError, ValueError):
+                self.errors += 1
+                return
+            nxt += period
+            self.stop.wait(max(0.0, nxt - time.monotonic()))
+
+
+def follow(path, stop, prefix='lab:'):
+    """Print the guest's progress lines ("lab: ...") as they appear."""
+    pos = 0
+    while not stop.is_set():
+        try:
+            with open(path, 'rb') as f:
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            data = b''
+        if data:
+            last = data.rfind(b'\n') + 1
+            for line in data[:last].decode('utf-8', 'replace').splitlines():
+                text = line.split('] ', 1)[-1] if line.startswith('[') else line
+                if text.startswith(prefix):
+                    print('  ' + text, flush=True)
+            pos += last
+        stop.wait(0.5)
+
+
+def run(args):
+    outdir = args.out
+    os.makedirs(outdir, exist_ok=True)
+    for name in ('console.log', 'results.txt', 'qmp.sock', 'gdb.sock'):
+        try:
+            os.unlink(os.path.join(outdir, name))
+        except FileNotFoundError:
+            pass
+    cmd = qemu_command(args, outdir)
+    with open(os.path.join(outdir, 'qemu-cmdline.txt'), 'w') as f:
+        f.write(' '.join(cmd) + '\n')
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=open(os.path.join(outdir, 'qemu.log'), 'w'),
+                            stderr=subprocess.STDOUT)
+    stop = threading.Event()
+    tail = None
+    if not args.quiet:
+        tail = threading.Thread(target=follow, args=(os.path.join(outdir, 'console.log'), stop),
+                                daemon=True)
+        tail.start()
+    qmp = None
+    injector = None
+    try:
+        qmp = QMP(os.path.join(outdir, 'qmp.sock'))
+        if args.nmi_rate > 0:
+            injector = Injector(qmp, args.nmi_rate, args.nmi_delay)
+            injector.start()
+    except (OSError, EOFError, ValueError) as e:
+        print('vm: QMP unavailable: %s' % e, file=sys.stderr)
+    status = None
+    try:
+        proc.wait(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        status = 'timeout'
+        proc.kill()
+        proc.wait()
+    finally:
+        if injector:
+            injector.stop.set()
+            injector.join(5)
+        if qmp:
+            qmp.close()
+        stop.set()
+        if tail:
+            tail.join(2)
+    elapsed = time.monotonic() - start
+    rc = proc.returncode
+    if status is None:
+        status = {1: 'pass', 3: 'fail'}.get(rc, 'no-verdict')
+    summary = {'plan': args.plan, 'status': status, 'qemu_rc': rc,
+               'seconds': round(elapsed, 1),
+               'nmi_injected': injector.sent if injector else 0,
+               'nmi_inject_errors': injector.errors if injector else 0,
+               'cmdline': cmd}
+    with open(os.path.join(outdir, 'vm.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--kernel', required=True, help='bzImage')
+    p.add_argument('--initrd', required=True, help='initramfs (lab/mkinitramfs.sh)')
+    p.add_argument('--plan', required=True, help='guest plan (lab/initramfs/plans/NAME.sh)')
+    p.add_argument('--out', required=True, help='directory for logs and results')
+    p.add_argument('--append', action='append', default=[], help='extra kernel command line')
+    p.add_argument('--cpus', type=int, default=4)
+    p.add_argument('--mem', type=int, default=1024, help='MiB')
+    p.add_argument('--timeout', type=float, default=600, help='hard limit, seconds')
+    p.add_argument('--nmi-rate', type=float, default=0, help='host inject-nmi per second')
+    p.add_argument('--nmi-delay', type=float, default=3,
+                   help='seconds after start before injecting (boot)')
+    p.add_argument('--icount', action='store_true', help='deterministic TCG (-icount)')
+    p.add_argument('--gdb', action='store_true', help='gdbstub on DIR/gdb.sock, start stopped')
+    p.add_argument('--qemu-arg', action='append', default=[], help='extra QEMU argument')
+    p.add_argument('--quiet', action='store_true', help='do not show guest progress')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    summary = run(args)
+    print('vm: plan %s: %s in %.0f s (qemu rc %s, %d NMIs injected)' % (
+        summary['plan'], summary['status'], summary['seconds'], summary['qemu_rc'],
+        summary['nmi_injected']))
+    return 0 if summary['status'] == 'pass' else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
