@@ -192,6 +192,9 @@ def part_torture(t, args, expected):
                 part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
                 'unknown') if k in tt)
         t.add(v, name, note)
+    unknown = report.torture_fields(b).get('unknown', '-')
+    t.add('PASS' if unknown == '0' else 'FAIL', 'torture:unknown',
+          '' if unknown == '0' else 'unknown=%s' % unknown)
     other = [k for k in ('reentry', 'reg_errors', 'bp_hits_nmi') if tt.get(k, '0') != '0']
     t.add('FAIL' if other else 'PASS', 'torture:integrity',
           ' '.join('%s=%s' % (k, tt[k]) for k in other))

@@ -3,6 +3,7 @@
 #   kbuild.sh series      build/linux working tree      -> build/out-series
 #   kbuild.sh instrument  base + instrument patches     -> build/out-instrument
 #   kbuild.sh REF NAME    any commit of build/linux       -> build/out-NAME
+#   kbuild.sh DIR NAME    the working tree DIR (a worktree) -> build/out-NAME
 # Extra config fragments: KCONFIG_EXTRA="file ..." (paths relative to the repo).
 # Prints the build log to build/out-NAME/build.log; fails on objtool warnings
 # and on fragment options that did not make it into .config.
@@ -16,6 +17,8 @@ arch=${ARCH:-x86_64}
 
 if [ "$variant" = series ]; then
 	src=$tree
+elif [ -d "$variant" ]; then
+	src=$(realpath "$variant")
 else
 	src=$top/build/src-$name
 	rev=$(git -C "$tree" rev-parse "$variant^{commit}")

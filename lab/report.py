@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """What the lab prints: readable reports and the machine-readable lines."""
 
+import results
 import scan
 
 
@@ -29,7 +30,7 @@ def nmis_seen(b):
 def result_line(b, extra=None):
     """RESULT nmis=<n> unknown=<n> oops=<n> ... for one boot."""
     c = scan.counts(b.findings)
-    t = b.results.torture
+    t = torture_fields(b) if b.results.torture else {}
     fields = [
         ('status', b.status),
         ('nmis', nmis_seen(b)),
@@ -43,7 +44,7 @@ def result_line(b, extra=None):
     if t:
         for k in ('raised', 'serviced', 'lost', 'dup', 'nested', 'repeats'):
             fields.append(('torture_' + k, t.get(k, '-')))
-        fields.append(('verdict', t.get('verdict', '-')))
+        fields.append(('verdict', torture_verdict(b)))
     for k, v in (extra or {}).items():
         fields.append((k, v))
     return 'RESULT ' + ' '.join('%s=%s' % kv for kv in fields)
@@ -81,14 +82,35 @@ def torture_table(t):
     return out
 
 
+def kernel_counts(b):
+    """nested/repeats/unknown as counted by the kernel (series only)."""
+    return results.nmistats_delta(b.results)
+
+
+def torture_fields(b):
+    """The TORTURE line's fields; the kernel's own counts where it has them."""
+    t = dict(b.results.torture)
+    k = kernel_counts(b)
+    if k is not None:
+        for f in ('nested', 'repeats', 'unknown'):
+            t[f] = str(k.get(f, '-'))
+    return t
+
+
+def torture_verdict(b):
+    t = torture_fields(b)
+    ok = (t.get('verdict') == 'PASS' and t.get('unknown') in ('0', None)
+          and b.console_findings() == 0 and b.completed())
+    return 'PASS' if ok else 'FAIL'
+
+
 def torture_line(b):
-    t = b.results.torture
-    if not t:
+    if not b.results.torture:
         return 'TORTURE raised=- serviced=- lost=- dup=- unknown=- nested=- repeats=- verdict=FAIL'
-    line = b.results.torture_line or ''
-    if b.console_findings():
-        line = line.replace('verdict=PASS', 'verdict=FAIL')
-    return line
+    t = torture_fields(b)
+    keys = ('raised', 'serviced', 'lost', 'dup', 'unknown', 'nested', 'repeats')
+    return 'TORTURE ' + ' '.join('%s=%s' % (k, t.get(k, '-')) for k in keys) + \
+        ' verdict=' + torture_verdict(b)
 
 
 def print_torture(b, variant):

@@ -19,6 +19,7 @@ class Results:
         self.torture = {}       # TORTURE_KV key=value
         self.torture_line = None
         self.diag = {}          # test name -> its diagnostic lines
+        self.nmistats = {}      # tag -> {'cpu'-column value: {column: int}}
         self.ended = False
 
     def test_map(self):
@@ -32,6 +33,29 @@ def parse_kv(text):
             k, v = tok.split('=', 1)
             out[k] = v
     return out
+
+
+def parse_nmistats(r, words):
+    """NMISTATS <tag> <row of x86/nmi_stats>; the first row is the header."""
+    if len(words) < 2:
+        return
+    tag, row = words[0], words[1:]
+    table = r.nmistats.setdefault(tag, {})
+    if row[0] == 'cpu':
+        table['_header'] = row[1:]
+        return
+    header = table.get('_header')
+    if header and len(row) == len(header) + 1:
+        table[row[0]] = {k: int(v) for k, v in zip(header, row[1:]) if v.isdigit()}
+
+
+def nmistats_delta(r, before='before', after='after', row='all'):
+    """Counts of the series' NMI statistics between two snapshots, or None."""
+    a = r.nmistats.get(before, {}).get(row)
+    b = r.nmistats.get(after, {}).get(row)
+    if a is None or b is None:
+        return None
+    return {k: b[k] - a.get(k, 0) for k in b if k != 'longest_ns'}
 
 
 def parse(text):
@@ -49,6 +73,9 @@ def parse(text):
             if body.startswith('TORTURE '):
                 r.torture_line = body
             r.torture.update(parse_kv(body))
+            continue
+        if line.startswith('NMISTATS '):
+            parse_nmistats(r, line.split()[1:])
             continue
         if line.startswith('1..'):
             r.plan = int(line[3:].split()[0])

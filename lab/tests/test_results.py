@@ -18,6 +18,12 @@ not ok 2 mov_ss_trap_64 # exit=139 nmis=3
 ok 3 amx_64 # SKIP nmis=1
 TORTURE_KV int_raised=10 int_serviced=10
 TORTURE_KV TORTURE raised=12 serviced=12 lost=0 dup=0 unknown=0 nested=- repeats=- verdict=PASS
+NMISTATS before cpu internal unknown nested longest_ns
+NMISTATS before 0 5 0 1 100
+NMISTATS before all 5 0 1 100
+NMISTATS after cpu internal unknown nested longest_ns
+NMISTATS after 0 9 1 4 300
+NMISTATS after all 9 1 4 300
 LAB nmis_after=20
 LAB end rc=1
 """
@@ -36,6 +42,12 @@ class ResultsTest(unittest.TestCase):
         self.assertEqual(r.torture['verdict'], 'PASS')
         self.assertEqual(r.torture['int_raised'], '10')
         self.assertTrue(r.torture_line.startswith('TORTURE raised=12'))
+
+    def test_nmistats_delta(self):
+        r = results.parse(CHANNEL)
+        self.assertEqual(results.nmistats_delta(r),
+                         {'internal': 4, 'unknown': 1, 'nested': 3})
+        self.assertIsNone(results.nmistats_delta(results.parse('LAB end rc=0')))
 
     def test_truncated_channel_has_no_end(self):
         r = results.parse(CHANNEL.split('LAB end')[0])

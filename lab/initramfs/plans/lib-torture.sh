@@ -22,6 +22,12 @@ user_load_stop() {
 	wait
 }
 
+# The series' per-CPU NMI statistics, when the kernel has them.
+stats_snap() {
+	[ -r /sys/kernel/debug/x86/nmi_stats ] || return 0
+	sed "s/^/NMISTATS $1 /" /sys/kernel/debug/x86/nmi_stats > $RES
+}
+
 # torture_run "key=value key=value": load the module, wait for the storm to
 # end, copy its results to the results channel; rc = 0 only on verdict=PASS
 # with no user-load failure.
@@ -31,6 +37,7 @@ torture_run() {
 		out "LAB torture=absent"
 		return
 	fi
+	stats_snap before
 	user_load_start
 	if ! insmod /lib/modules/nmi_torture.ko $1 start=1; then
 		out "LAB torture=insmod-failed"
@@ -39,6 +46,7 @@ torture_run() {
 	fi
 	while [ "$(cat $D/control)" = running ]; do sleep 1; done
 	user_load_stop
+	stats_snap after
 	cat $D/results > /tmp/torture.res
 	sed 's/^/TORTURE_KV /' /tmp/torture.res > $RES
 	rmmod nmi_torture || out "LAB torture=rmmod-failed"
