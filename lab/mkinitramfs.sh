@@ -5,6 +5,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1 kout=$2 ksft=$3
+[ -d "$kout" ] || { echo "mkinitramfs: no kernel build at $kout" >&2; exit 1; }
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
@@ -18,7 +19,7 @@ cp "$top"/lab/initramfs/plans/*.sh "$root/plans/"
 if [ -d "$ksft" ]; then
 	find "$ksft" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/ksft/" \;
 fi
-ko=$(find "$kout" -name nmi_torture.ko 2>/dev/null | head -n1)
+ko=$(find "$kout" -name nmi_torture.ko | head -n1)
 [ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
 ( cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"

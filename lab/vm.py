@@ -5,8 +5,8 @@
 The guest's console goes to DIR/console.log, the plan's results (second serial
 port) to DIR/results.txt, and a summary of the run to DIR/vm.json.  The guest
 reports its verdict through QEMU's isa-debug-exit device, so the verdict does
-not depend on parsing text: QEMU exits 1 when the plan passed and 3 when it
-failed; any other way out (panic, hang, crash of QEMU) is not a pass.
+not depend on parsing text: QEMU exits 33 when the plan passed and 35 when it
+failed; any other way out (panic, hang, QEMU's own errors) is not a pass.
 """
 
 import argparse
@@ -20,6 +20,9 @@ import time
 
 QEMU = 'qemu-system-x86_64'
 QBOOT = '/usr/share/qemu/qboot.rom'
+# isa-debug-exit: (value << 1) | 1 for the 0x10 / 0x11 the guest's init writes.
+EXIT_PASS = 33
+EXIT_FAIL = 35
 
 
 class QMP:
@@ -182,7 +185,7 @@ def run(args):
     elapsed = time.monotonic() - start
     rc = proc.returncode
     if status is None:
-        status = {1: 'pass', 3: 'fail'}.get(rc, 'no-verdict')
+        status = {EXIT_PASS: 'pass', EXIT_FAIL: 'fail'}.get(rc, 'no-verdict')
     summary = {'plan': args.plan, 'status': status, 'qemu_rc': rc,
                'seconds': round(elapsed, 1),
                'nmi_injected': injector.sent if injector else 0,

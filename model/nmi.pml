@@ -1,6 +1,6 @@
 /*
  * nmi.pml -- Promela model of the x86_64 IDT NMI nesting protocol and the
- * NMI dispatcher of the series (see ../build/notes/protocol.md).
+ * NMI dispatcher of the series (see ../Documentation/arch/x86/nmi-nesting.rst (patches/)).
  *
  * One CPU.  Two processes:
  *   env  -- the NMI sources: internal (PMU-like, one NMI edge per event,
@@ -34,7 +34,7 @@
  * Protocol-as-written variants (the notes are silent or wrong; see README):
  *   LITERAL_POLL               the poll self-NMI is not claimed by anybody
  *   LITERAL_SWALLOW            swallow budget counts internal handlers only
- * Known limit (not covered by the protocol; informational):
+ * Known limits / assumption checks (informational):
  *   MC_IN_WINDOW               #MC at a boundary where "NMI executing" is 0
  *   EXT_EDGE_EVERY             external source raises an NMI edge per event even
  *                              while its status bit is still set (assumption check)
@@ -188,7 +188,7 @@ bit  mc_done;           /* MC_IN_WINDOW: one #MC per run                        
 #define CAN_STEP (!(latch && !mask) && !late_clear)
 
 /* coverage probes (vacuity check): run.sh fails the correct model if pan
-   lists any COVER printf as unreached */
+   lists any COVER printf as unreached (needs spin -o3: no statement merging) */
 #define COVER(c, txt)  if :: (c) -> printf(txt) :: else -> skip fi
 
 /* ------------------------------------------------------------------------ */
@@ -274,8 +274,8 @@ active proctype cpu()
 # endif
 #endif
        COVER(dec == 3 && pc == X_FINAL, "COVER T4: NMI at nmi_final_iret -> NESTED\n");
-       COVER(dec == 3 && pc == X_FINAL && is_rep[0],
-             "COVER T3: NMI at the final iretq of a repeat run\n");
+       COVER(dec == 3 && pc == X_FINAL && redirected,
+             "COVER T3: NMI at nmi_final_iret after an earlier nested NMI\n");
        COVER(dec == 3 && (pc == X_EXIT || pc == X_CLR),
              "COVER T5: NMI in the exit sequence before the flag clear\n");
        COVER(dec == 3 && pc == X_PF && cstk == 0, "COVER T1: NMI inside a #PF/#BP in the NMI\n");
@@ -427,7 +427,7 @@ active proctype cpu()
           if
           :: (b2b[cstk] || is_rep[cstk] || latched_rerun[cstk]) && budget > 0 ->
              budget--;
-             COVER(1, "COVER swallowed empty NMI\n");
+             printf("COVER swallowed empty NMI\n");
              printf("C    unclaimed NMI swallowed (budget now %d)\n", budget)
           :: else -> unknown_nmi = 1
           fi
@@ -456,7 +456,7 @@ active proctype cpu()
   :: atomic { CAN_STEP && pc == E_DEC ->   /* this_cpu_dec_return(nmi_state) */
        if
        :: nmi_state == 2 -> nmi_state = 1; latched_rerun[cstk] = 1; pc = E_RESTART;
-          COVER(1, "COVER C-level latched rerun\n");
+          printf("COVER C-level latched rerun\n");
           printf("C    nmi_state was LATCHED -> goto nmi_restart\n")
        :: else -> nmi_state = 0; ret_from_exc_nmi()
        fi }
@@ -501,7 +501,7 @@ active proctype cpu()
 #endif
        if
        :: wf_rip == F_REPEAT -> pc = I_REPEAT; cstk = 0;
-          COVER(1, "COVER final iretq redirected to nmi_repeat\n")
+          printf("COVER final iretq redirected to nmi_repeat\n")
        :: else ->
           pc = PC_OF(wf_rip); cstk = STK_OF(wf_rip);
           ist_active = 0; outer_ctx = 0; redirected = 0;
