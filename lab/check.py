@@ -23,6 +23,7 @@ import expect
 import lab
 import report
 import results
+import scan
 
 PARTS = ('lab', 'checkpatch', 'model', 'ksft', 'torture')
 
@@ -82,13 +83,13 @@ def part_checkpatch(t):
                            cwd=tree, capture_output=True, text=True)
         issues = [ln for ln in r.stdout.splitlines() if ln.strip()]
         left = [ln for ln in issues if not any(re.search(a, ln) for a in allowed)]
-        for ln in issues:
-            if ln not in left:
-                print('      justified: %s' % ln)
         if left:
             t.add('FAIL', 'checkpatch:' + p, '%d issues: %s' % (len(left), left[0]))
         else:
             t.add('PASS', 'checkpatch:' + p)
+        for ln in issues:
+            if ln not in left:
+                print('      justified: %s' % ln)
 
 
 def load_checkpatch_allow():
@@ -162,7 +163,8 @@ def run_on_base(names, args):
 def console(t, b, name):
     n = b.console_findings()
     if n:
-        first = next(line for k in b.findings for line in b.findings[k])
+        first = next(line for k in b.findings if k not in scan.INFO_KINDS
+                     for line in b.findings[k])
         t.add('FAIL', name, '%d findings, first: %s' % (n, first))
     else:
         t.add('PASS', name)

@@ -36,6 +36,17 @@ else
 	fi
 	echo "tree: unpacking $tarball"
 	tar -C "$tree" --strip-components=1 -xJf "$tarball"
+	# Debian's tarball appends "ignore everything at the top level" to
+	# .gitignore for its packaging repository; upstream has no such rule,
+	# and with it git would not see new files of the series.
+	python3 - "$tree/.gitignore" <<-'PY'
+	import sys
+	p = sys.argv[1]
+	s = open(p).read()
+	i = s.find('#\n# Debian packaging')
+	if i >= 0:
+	    open(p, 'w').write(s[:i])
+	PY
 	git_ init -q -b series
 	# Fixed identity and dates: the base commit id is the same on every machine.
 	export GIT_AUTHOR_DATE='2025-01-01T00:00:00Z' GIT_COMMITTER_DATE='2025-01-01T00:00:00Z'

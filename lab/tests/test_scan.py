@@ -44,6 +44,12 @@ class ScanTest(unittest.TestCase):
         self.assertEqual(scan.counts(scan.scan('Dazed and confused, but trying to continue'))
                          ['unknown'], 1)
 
+    def test_slow_handler_is_reported_not_failing(self):
+        found = scan.scan('INFO: NMI handler (foo) took too long to run: 2.1 msecs')
+        self.assertEqual(scan.counts(found)['nmi_slow'], 1)
+        self.assertEqual(scan.failing(found), 0)
+        self.assertEqual(scan.failing(scan.scan(OOPS)), 1)
+
     def test_allow(self):
         line = 'Uhhuh. NMI received for unknown reason 21 on CPU 0.'
         self.assertEqual(scan.counts(scan.scan(line, allow=[r'unknown reason']))['unknown'], 0)
