@@ -1,0 +1,1494 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Nested-NMI windows: stop an NMI at each instruction of asm_exc_nmi, inject another.
+
+For every instruction address of the 64-bit NMI entry (asm_exc_nmi, from
+the running kernel's code, i.e. vmlinux as its alternatives were patched at
+boot), an outer NMI is stopped exactly there through QEMU's gdbstub and a
+second NMI is injected (HMP "nmi" while stopped, then one single step with
+interrupts allowed: Qqemu.sstep=0x1).  The guest is then run until the outer
+NMI has returned to the context it interrupted, and the outcome is judged
+against what the entry code says must happen at that address:
+
+  latched    NMIs are still masked by the hardware there: the injected NMI
+             is taken at the first point where an IRET unmasked them (after
+             the DEBUG_ENTRY unmask knob's IRET, after the outer's return to
+             user mode, after a trap's IRET in the handler ...)
+  nested     taken at once; the entry code redirects the outer's working
+             frame to nmi_repeat: nested count +1, one more handler run
+  ignored    taken at once inside [nmi_repeat, nmi_repeat_end) of a repeat:
+             nothing changes, the handler runs anyway
+  first      taken at once, but it is a new first NMI (the user path after
+             its handler unmasked NMIs)
+  c-latch    a first NMI on the IST stack while the user path's handler runs
+             on the thread stack: exc_nmi's latch holds it back (latched +1)
+
+Checks after every injection: every NMI was delivered exactly where expected
+(hardware frame RIP/CS), the nested NMI returned to the very instruction it
+interrupted with all registers intact, the working frame was redirected (or
+not) as expected, the outer's saved frame (top-160..top-128) held the
+interrupted context at every final IRETQ, the counters (NMI count,
+nmi_stats nested/repeats/latched) moved by exactly the expected amounts, the
+entry's stack slots are back to zero, and the interrupted context's
+registers (GPRs, RFLAGS, segments and bases, CR2, CR3) are identical after
+the outer NMI returned there.
+
+Outer contexts (variants), each in the boot that provides it:
+
+  idle boot (plan smoke, kernel idle):
+    kernel         outer NMI from kernel mode, first pass
+    repeat         nested NMI at the first unmasked instruction, then the
+                   target in the repeat pass (the handler's rerun)
+    nested         target inside the nested NMI itself (at the first
+                   unmasked instruction: test 2)
+    nested-final   target inside a nested NMI that hit nmi_final_iret (test 3)
+    nested-repeat  target inside a nested NMI that hit nmi_repeat (test 1)
+  user boot (plan ksft running nmi_regs_64: a user-mode spin loop):
+    user           outer NMI from user mode: the user path, masked throughout
+  hazard boot (plan torture, no NMI sources, hazards int3,pf in the handler):
+    user-hz        outer NMI from user mode whose handler takes an int3 and a
+                   #PF: their IRETs unmask NMIs, the C-level latch holds the
+                   nested NMI back
+    kernel-int3, kernel-pf, user-int3, user-pf
+                   target inside exc_int3 / exc_page_fault taken by the outer
+                   NMI's handler
+
+Usage: windows.py [--sample N] [--kernel bzImage] [--vmlinux vmlinux]
+Last line: WINDOWS covered=<n> total=<n> failures=<n>; exit status 0 only
+when nothing failed.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+KERNEL_CS = 0x10
+KERNEL_DS = 0x18
+START_KERNEL_MAP = 0xffffffff80000000
+
+# Stack slots, bytes below the top of the NMI stack (asm/nmi_stack.h).
+SLOT_FLAG = 56
+SLOT_NESTED = 64
+SLOT_REPEATS = 72
+SLOT_UNMASK = 80
+WORK_FRAME = 120          # top-120 .. top-88: rip cs flags rsp ss
+SAVED_FRAME = 160         # top-160 .. top-128
+
+NMI_STATS_FIELDS = ('internal', 'external', 'fallback', 'unknown', 'swallowed',
+                    'latched', 'nested', 'repeats', 'recovered', 'ext_polls',
+                    'poll_nmis', 'longest_ns')
+
+# Registers compared between the interruption and the return.
+CONTEXT_REGS = ('rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp',
+                'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
+                'rip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs',
+                'fs_base', 'gs_base', 'k_gs_base', 'cr0', 'cr2', 'cr3', 'cr4',
+                'efer')
+# What an NMI delivery leaves alone (the frame regs are checked separately).
+GPRS_NO_SP = ('rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp',
+              'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15')
+
+
+class LabError(Exception):
+    """The test could not be carried out (infrastructure, not a verdict)."""
+
+
+class Stuck(Exception):
+    """The guest did not reach an expected point in time."""
+
+
+# ---------------------------------------------------------------------------
+# Pure parts: symbols, disassembly, layout, expectations, verdicts.
+# ---------------------------------------------------------------------------
+
+def parse_nm(text):
+    """nm [-S] output -> {name: (address, size or None)} (first definition wins)."""
+    syms = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 4:
+            addr, size, _typ, name = f
+        elif len(f) == 3:
+            (addr, _typ, name), size = f, None
+        else:
+            continue
+        try:
+            a = int(addr, 16)
+            s = int(size, 16) if size is not None else None
+        except ValueError:
+            continue
+        syms.setdefault(name, (a, s))
+    return syms
+
+
+INSN_RE = re.compile(r'^\s*([0-9a-f]+):\t(?:(?:[0-9a-f]{2} )+\s*\t)?(.*)$')
+TARGET_RE = re.compile(r'^(?:[a-z]+\s+)?(?:0x)?([0-9a-f]+)(?:\s+<[^>]*>)?$')
+
+
+class Insn:
+    __slots__ = ('addr', 'size', 'text', 'mnem', 'ops', 'target')
+
+    def __init__(self, addr, text):
+        self.addr = addr
+        self.text = ' '.join(text.split())
+        parts = self.text.split(' ', 1)
+        self.mnem = parts[0]
+        self.ops = parts[1] if len(parts) > 1 else ''
+        # Prefixes objdump prints as part of the mnemonic field.
+        if self.mnem in ('bnd', 'notrack', 'lock', 'rep', 'repz', 'repnz', 'ds', 'cs') \
+                and self.ops:
+            p = self.ops.split(' ', 1)
+            self.mnem, self.ops = p[0], (p[1] if len(p) > 1 else '')
+        self.size = None
+        self.target = None
+        if self.is_branch() or self.is_call():
+            m = TARGET_RE.match(self.ops)
+            if m and not self.ops.startswith('*'):
+                self.target = int(m.group(1), 16)
+
+    def is_call(self):
+        return self.mnem.startswith('call')
+
+    def is_jmp(self):
+        return self.mnem in ('jmp', 'jmpq')
+
+    def is_jcc(self):
+        return self.mnem.startswith('j') and not self.is_jmp()
+
+    def is_branch(self):
+        return self.mnem.startswith('j')
+
+    def is_iret(self):
+        return self.mnem in ('iretq', 'iret', 'iretl')
+
+    def ends_flow(self):
+        return self.is_jmp() or self.is_iret() or self.mnem in ('ret', 'retq', 'ud2', 'int3')
+
+    def __repr__(self):
+        return '<%x: %s>' % (self.addr, self.text)
+
+
+def parse_objdump(text, start=None, end=None):
+    """objdump -d output -> [Insn] in address order, sizes filled in.
+
+    Continuation lines (raw bytes of a long instruction) and labels are
+    skipped.  When end is given, the last instruction's size runs up to it.
+    """
+    insns = []
+    for line in text.splitlines():
+        m = INSN_RE.match(line)
+        if not m:
+            continue
+        body = m.group(2).strip()
+        if not body or re.fullmatch(r'(?:[0-9a-f]{2} ?)+', body):
+            continue            # a continuation line of raw bytes
+        a = int(m.group(1), 16)
+        if (start is not None and a < start) or (end is not None and a >= end):
+            continue
+        insns.append(Insn(a, body))
+    insns.sort(key=lambda i: i.addr)
+    for i, ins in enumerate(insns):
+        if i + 1 < len(insns):
+            ins.size = insns[i + 1].addr - ins.addr
+        elif end is not None:
+            ins.size = end - ins.addr
+    return insns
+
+
+def disassemble_bytes(data, base):
+    """Disassemble raw x86-64 code at virtual address base (objdump)."""
+    with tempfile.NamedTemporaryFile(suffix='.bin') as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run(['objdump', '-D', '-b', 'binary', '-m', 'i386:x86-64',
+                              '--no-show-raw-insn', '--adjust-vma=%#x' % base, f.name],
+                             check=True, capture_output=True, text=True).stdout
+    return parse_objdump(out, base, base + len(data))
+
+
+def disassemble_vmlinux(vmlinux, start, end):
+    out = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
+                          '--start-address=%#x' % start, '--stop-address=%#x' % end,
+                          vmlinux], check=True, capture_output=True, text=True).stdout
+    return parse_objdump(out, start, end)
+
+
+def reachable(insns, entries):
+    """Addresses reachable by control flow from entries within insns.
+
+    Calls return to the next instruction; jumps out of the range end the
+    path; iretq/ret/jmp end the fall-through.
+    """
+    by_addr = {i.addr: i for i in insns}
+    seen = set()
+    work = [e for e in entries if e in by_addr]
+    while work:
+        a = work.pop()
+        if a in seen or a not in by_addr:
+            continue
+        seen.add(a)
+        ins = by_addr[a]
+        if ins.target is not None and (ins.is_branch()) and ins.target in by_addr:
+            work.append(ins.target)
+        if not ins.ends_flow() and ins.size:
+            work.append(a + ins.size)
+    return seen
+
+
+class Layout:
+    """The structure of asm_exc_nmi, found in its disassembly.
+
+    Regions (by address):
+      entry    asm_exc_nmi .. the user/kernel split (the first jcc)
+      user     the user-mode path, up to the kernel-mode label
+      tests    the nesting tests (test 1, 2, 3)
+      nested   what a nested NMI does: redirect, count, return
+      first    a first NMI copies the hardware frame to the saved frame
+      repeat   [nmi_repeat, nmi_repeat_end)
+      knob     the DEBUG_ENTRY unmask knob up to and including its IRETQ
+      run      paranoid_entry, exc_nmi, the exit up to the final IRETQ
+      final    nmi_final_iret
+      pad      anything after the final IRETQ
+    """
+
+    REGIONS = ('entry', 'user', 'tests', 'nested', 'first', 'repeat', 'knob', 'run',
+               'final', 'pad')
+
+    def __init__(self, insns, syms):
+        if not insns:
+            raise LabError('asm_exc_nmi: no instructions')
+        self.insns = insns
+        self.by_addr = {i.addr: i for i in insns}
+        self.start = insns[0].addr
+        self.end = insns[-1].addr + (insns[-1].size or 1)
+        try:
+            self.nmi_repeat = syms['nmi_repeat'][0]
+            self.nmi_repeat_end = syms['nmi_repeat_end'][0]
+            self.final = syms['nmi_final_iret'][0]
+        except KeyError as e:
+            raise LabError('symbol %s missing: not the reworked NMI entry' % e)
+        for name in ('nmi_repeat', 'nmi_repeat_end', 'final'):
+            if getattr(self, name) not in self.by_addr:
+                raise LabError('%s is not an instruction boundary' % name)
+        if not self.by_addr[self.final].is_iret():
+            raise LabError('nmi_final_iret is not an iretq')
+        seq = [i for i in insns if i.addr < self.nmi_repeat]
+        split = next((i for i in seq if i.is_jcc()), None)
+        if split is None or split.target is None:
+            raise LabError('no user/kernel split (first conditional jump)')
+        self.split = split.addr
+        self.kernel = split.target
+        # The iretq of the nested path, then the first NMI's copy.
+        iret = next((i for i in seq if i.addr > self.kernel and i.is_iret()), None)
+        if iret is None:
+            raise LabError('no iretq of the nested path')
+        self.nested_iret = iret.addr
+        self.lnmi_first = iret.addr + iret.size
+        t3 = [i for i in seq if self.kernel <= i.addr < self.nested_iret and i.is_jcc()
+              and i.target == self.lnmi_first]
+        if not t3:
+            raise LabError('no jump to the first-NMI path (test 3)')
+        self.test3_jcc = t3[-1].addr
+        self.lnmi_nested = t3[-1].addr + t3[-1].size
+        jb = [i for i in seq if self.kernel <= i.addr < self.test3_jcc and i.is_jcc()
+              and i.target not in (None, self.lnmi_first)
+              and i.target > self.test3_jcc]
+        self.test1_jcc = jb[0].addr if jb else None
+        self.nested_out = jb[0].target if jb else None
+        # The unmask knob: the first iretq after nmi_repeat_end that is not
+        # the final one; label "1:" follows it.
+        knob = next((i for i in insns if self.nmi_repeat_end <= i.addr < self.final
+                     and i.is_iret()), None)
+        self.knob_iret = knob.addr if knob else None
+        self.label1 = knob.addr + knob.size if knob else self.nmi_repeat_end
+        self.call_exc_nmi_user = next(
+            (i.addr for i in insns if self.split < i.addr < self.kernel and i.is_call()
+             and i.target == syms.get('exc_nmi', (None,))[0]), None)
+        entries = [self.start, self.nmi_repeat, self.label1]
+        self.live = reachable(insns, entries)
+
+    def region(self, a):
+        if a <= self.split:
+            return 'entry'
+        if a < self.kernel:
+            return 'user'
+        if a < self.lnmi_nested:
+            return 'tests'
+        if a < self.lnmi_first:
+            return 'nested'
+        if a < self.nmi_repeat:
+            return 'first'
+        if a < self.nmi_repeat_end:
+            return 'repeat'
+        if a < self.label1:
+            return 'knob'
+        if a < self.final:
+            return 'run'
+        if a == self.final:
+            return 'final'
+        return 'pad'
+
+    def addresses(self):
+        return [i.addr for i in self.insns]
+
+    def describe(self):
+        return {'start': hex(self.start), 'end': hex(self.end), 'split': hex(self.split),
+                'kernel': hex(self.kernel), 'nested': hex(self.lnmi_nested),
+                'first': hex(self.lnmi_first), 'nmi_repeat': hex(self.nmi_repeat),
+                'nmi_repeat_end': hex(self.nmi_repeat_end),
+                'knob_iret': hex(self.knob_iret) if self.knob_iret else None,
+                'label1': hex(self.label1), 'final': hex(self.final),
+                'instructions': len(self.insns), 'live': len(self.live)}
+
+
+def symbolize(addr, symtab):
+    """symtab: sorted [(address, name)] -> 'name+0xoff' (or hex)."""
+    lo, hi = 0, len(symtab)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if symtab[mid][0] <= addr:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == 0:
+        return '%#x' % addr
+    base, name = symtab[lo - 1]
+    off = addr - base
+    if off > 0x100000:
+        return '%#x' % addr
+    return '%s+%#x' % (name, off) if off else name
+
+
+class Expect:
+    """Expected outcome of one injection scenario.
+
+    deliveries: where each injected NMI is taken, in order: 'here' (at the
+    instruction it was injected on), an address, 'user-ctx' (the outer's
+    interrupted user context), 'kernel-outside' (kernel mode, outside
+    asm_exc_nmi) -- the outer's own delivery is not listed.
+    effect: 'latched', 'nested', 'ignored', 'first', 'c-latch' (for the report)
+    d: expected counter deltas over the whole scenario.
+    redirect: for an NMI taken at once: True if it must redirect the outer's
+    working frame to nmi_repeat, False if it must leave it alone, None when
+    the outer is not on the IST path.
+    """
+
+    def __init__(self, effect, deliveries, nmi, nested=0, repeats=0, latched=0,
+                 redirect=None):
+        self.effect = effect
+        self.deliveries = deliveries
+        self.d = {'nmi': nmi, 'nested': nested, 'repeats': repeats, 'latched': latched}
+        self.redirect = redirect
+
+    def __repr__(self):
+        return 'Expect(%s, %s, %s)' % (self.effect, self.deliveries, self.d)
+
+
+def expect_for(variant, addr, layout, knob, masked):
+    """The outcome the entry code prescribes (see the module docstring).
+
+    masked: whether NMIs are still masked by the hardware when the outer
+    (or, for the nested variants, the nested NMI) is at addr; the caller
+    derives it from the trace of the path (instructions before the unmask
+    point), so it is a property of the code, not of the observation.
+    """
+    L = layout
+    if variant == 'kernel':
+        if masked:
+            if knob:
+                return Expect('latched', [L.label1], nmi=2, nested=1, repeats=1)
+            return Expect('latched', ['kernel-ctx'], nmi=2)
+        return Expect('nested', ['here'], nmi=2, nested=1, repeats=1, redirect=True)
+    if variant == 'repeat':
+        # Prelude: a nested NMI at label1 (redirect, +1 nested, +1 repeat).
+        if L.nmi_repeat <= addr < L.nmi_repeat_end:
+            return Expect('ignored', ['here', 'here'], nmi=2, nested=1, repeats=1,
+                          redirect=False)
+        return Expect('nested', ['here', 'here'], nmi=3, nested=2, repeats=2, redirect=True)
+    if variant == 'nested':
+        return Expect('latched', ['here', L.label1], nmi=2, nested=2, repeats=1)
+    if variant == 'nested-final':
+        return Expect('latched', ['here', L.final], nmi=2, nested=2, repeats=1)
+    if variant == 'nested-repeat':
+        return Expect('latched', ['here', 'here', L.nmi_repeat], nmi=2, nested=1, repeats=1)
+    if variant == 'user':
+        return Expect('latched', ['user-ctx'], nmi=2)
+    if variant == 'user-hz':
+        if masked:
+            return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
+        return Expect('first', ['here'], nmi=2, redirect=None)
+    if variant in ('kernel-int3', 'kernel-pf'):
+        if masked:
+            return Expect('latched', ['kernel-outside'], nmi=2, nested=1, repeats=1)
+        return Expect('nested', ['here'], nmi=2, nested=1, repeats=1, redirect=True)
+    if variant == 'user-int3':
+        if masked:
+            return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
+        return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
+    if variant == 'user-pf':
+        if masked:
+            return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
+        return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
+    raise ValueError(variant)
+
+
+def delivery_matches(want, got, ctx):
+    """want: an Expect delivery; got: {'rip','cs'}; ctx: {'here','user','kernel', 'range'}."""
+    rip, cs = got['rip'], got['cs']
+    if want == 'here':
+        return rip == ctx['here'] and (cs & 3) == ctx.get('here_cpl', 0)
+    if want == 'user-ctx':
+        return (cs & 3) == 3 and rip == ctx['outer_rip']
+    if want == 'kernel-ctx':
+        return (cs & 3) == 0 and rip == ctx['outer_rip']
+    if want == 'kernel-outside':
+        lo, hi = ctx['range']
+        return (cs & 3) == 0 and not lo <= rip < hi
+    return (cs & 3) == 0 and rip == want
+
+
+def judge(exp, obs, ctx):
+    """Compare an observation with the expectation; returns a list of reasons.
+
+    obs: {'deliveries': [{'rip','cs','at'}...] (injected NMIs only, in order),
+          'delta': {'nmi','nested','repeats','latched'},
+          'problems': [str] (checks done while running: registers, frames),
+          'heres': [address of each injection]}
+    """
+    reasons = list(obs.get('problems', []))
+    dl = obs['deliveries']
+    want = exp.deliveries
+    if len(dl) != len(want):
+        reasons.append('%d NMI deliveries after the outer, expected %d (%s)' % (
+            len(dl), len(want), ', '.join(ctx['fmt'](d['rip']) for d in dl) or 'none'))
+    for i, (w, d) in enumerate(zip(want, dl)):
+        c = dict(ctx)
+        c['here'] = obs['heres'][i] if i < len(obs['heres']) else None
+        c['here_cpl'] = obs.get('here_cpl', [0] * len(want))[i] \
+            if i < len(obs.get('here_cpl', [])) else 0
+        if not delivery_matches(w, d, c):
+            reasons.append('NMI #%d taken at %s (cs %#x), expected %s' % (
+                i + 1, ctx['fmt'](d['rip']), d['cs'],
+                w if isinstance(w, str) else ctx['fmt'](w)))
+    for k, v in exp.d.items():
+        got = obs['delta'].get(k)
+        if got != v:
+            reasons.append('%s %+d, expected %+d' % (k, got if got is not None else 0, v))
+    return reasons
+
+
+def sample_addresses(classified, n):
+    """Deterministic subset of n addresses, spread over the regions.
+
+    classified: [(address, region)] in address order.  Round robin over the
+    regions in order; inside a region, evenly spaced positions, first ones
+    first (0, 1/2, 1/4, 3/4, ...), so that each region contributes its ends
+    and middle before anything else.
+    """
+    if n <= 0:
+        return []
+    by_region = {}
+    order = []
+    for a, r in classified:
+        if r not in by_region:
+            by_region[r] = []
+            order.append(r)
+        by_region[r].append(a)
+
+    def spread(lst):
+        m = len(lst)
+        idx = []
+        seen = set()
+        k = 1
+        while len(idx) < m:
+            for j in range(k):
+                p = min(m - 1, (2 * j + 1) * m // (2 * k)) if k > 1 else 0
+                if p not in seen:
+                    seen.add(p)
+                    idx.append(p)
+            k *= 2
+            if k > 4 * m:
+                for p in range(m):
+                    if p not in seen:
+                        seen.add(p)
+                        idx.append(p)
+        return [lst[p] for p in idx]
+
+    queues = {r: spread(v) for r, v in by_region.items()}
+    out = []
+    while len(out) < n and any(queues.values()):
+        for r in order:
+            if queues[r] and len(out) < n:
+                out.append(queues[r].pop(0))
+    return sorted(out)
+
+
+def parse_regs_xml(docs):
+    """[(name, bits)] from QEMU's target description (a list of XML texts in
+    document order; comments are ignored)."""
+    regs = []
+    for doc in docs:
+        doc = re.sub(r'<!--.*?-->', '', doc, flags=re.S)
+        for m in re.finditer(r'<reg\s+([^>]*)/?>', doc):
+            attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if 'name' in attrs and 'bitsize' in attrs:
+                regs.append((attrs['name'], int(attrs['bitsize'])))
+    return regs
+
+
+def decode_g(hexstr, layout):
+    """'g' packet payload -> {name: int} for registers up to 64 bits."""
+    data = bytes.fromhex(hexstr)
+    out = {}
+    off = 0
+    for name, bits in layout:
+        n = bits // 8
+        if off + n > len(data):
+            break
+        if bits <= 64:
+            out[name] = int.from_bytes(data[off:off + n], 'little')
+        off += n
+    return out
+
+
+def parse_stop(reply):
+    """Stop reply -> ('signal', n) / ('exited', n) / ('other', text)."""
+    if reply[:1] in ('T', 'S') and len(reply) >= 3:
+        return ('signal', int(reply[1:3], 16))
+    if reply[:1] in ('W', 'X'):
+        return ('exited', int(reply[1:3] or '0', 16))
+    return ('other', reply)
+
+
+def frame(vals):
+    return {'rip': vals[0], 'cs': vals[1], 'rflags': vals[2], 'rsp': vals[3], 'ss': vals[4]}
+
+
+def regs_diff(a, b, names):
+    return ['%s %#x -> %#x' % (n, a[n], b[n]) for n in names
+            if n in a and n in b and a[n] != b[n]]
+
+
+# ---------------------------------------------------------------------------
+# GDB remote protocol client (QEMU gdbstub on a unix socket).
+# ---------------------------------------------------------------------------
+
+class Gdb:
+    def __init__(self, path, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise LabError('gdbstub %s: no connection' % path)
+                time.sleep(0.05)
+        self.buf = b''
+        self.packets = 0
+        self.cmd('qSupported:xmlRegisters=i386')
+        self.layout = parse_regs_xml(self._xml_docs('target.xml', set()))
+        if not any(n == 'rip' for n, _ in self.layout):
+            raise LabError('gdbstub: no x86-64 register description')
+        self.phys = self.cmd('Qqemu.PhyMemMode:1') == 'OK'
+        self._sstep = None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _xml_docs(self, name, seen):
+        if name in seen:
+            return []
+        seen.add(name)
+        doc = ''
+        while True:
+            r = self.cmd('qXfer:features:read:%s:%x,800' % (name, len(doc)))
+            if not r or r[0] not in 'ml':
+                raise LabError('qXfer %s: %r' % (name, r[:40]))
+            doc += r[1:]
+            if r[0] == 'l':
+                break
+        docs = [doc]
+        for inc in re.findall(r'<xi:include\s+href="([^"]+)"', re.sub(r'<!--.*?-->', '', doc,
+                                                                       flags=re.S)):
+            docs += self._xml_docs(inc, seen)
+        return docs
+
+    def send(self, payload):
+        data = payload.encode('latin1')
+        self.sock.sendall(b'$' + data + b'#%02x' % (sum(data) & 0xff))
+        self.packets += 1
+
+    def recv(self, timeout=60.0):
+        self.sock.settimeout(timeout)
+        while True:
+            i = self.buf.find(b'$')
+            if i >= 0:
+                j = self.buf.find(b'#', i)
+                if j >= 0 and len(self.buf) >= j + 3:
+                    data = self.buf[i + 1:j]
+                    self.buf = self.buf[j + 3:]
+                    self.sock.sendall(b'+')
+                    return data.decode('latin1')
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                raise Stuck('gdbstub: no reply in %.0f s' % timeout)
+            if not d:
+                raise LabError('gdbstub: connection closed (QEMU gone?)')
+            self.buf += d
+
+    def cmd(self, payload, timeout=60.0):
+        self.send(payload)
+        return self.recv(timeout)
+
+    def monitor(self, line):
+        self.send('qRcmd,' + line.encode().hex())
+        out = ''
+        while True:
+            r = self.recv()
+            if r.startswith('O') and r != 'OK':
+                out += bytes.fromhex(r[1:]).decode('latin1', 'replace')
+                continue
+            if r != 'OK':
+                raise LabError('monitor %s: %s' % (line, r))
+            return out
+
+    def sstep(self, flags):
+        if self._sstep != flags:
+            if self.cmd('Qqemu.sstep=%#x' % flags) != 'OK':
+                raise LabError('Qqemu.sstep not supported')
+            self._sstep = flags
+
+    def regs(self):
+        return decode_g(self.cmd('g'), self.layout)
+
+    def read(self, addr, n):
+        """Memory in the gdbstub's current mode (physical when self.phys)."""
+        out = b''
+        while n > 0:
+            k = min(n, 0x400)
+            r = self.cmd('m%x,%x' % (addr, k))
+            if not r or r[0] == 'E':
+                raise LabError('read %#x: %s' % (addr, r))
+            out += bytes.fromhex(r)
+            addr += k
+            n -= k
+        return out
+
+    def bp(self, addr, on=True):
+        r = self.cmd('%s0,%x,1' % ('Z' if on else 'z', addr))
+        if r != 'OK':
+            raise LabError('breakpoint %#x: %s' % (addr, r))
+
+    def step(self):
+        kind = parse_stop(self.cmd('s', 30))
+        if kind[0] != 'signal':
+            raise LabError('step: %s' % (kind,))
+
+    def cont(self, timeout):
+        """Continue; True when stopped by a breakpoint, False on timeout."""
+        self.send('c')
+        try:
+            r = self.recv(timeout)
+        except Stuck:
+            self.sock.sendall(b'\x03')
+            r = self.recv(30)
+            kind = parse_stop(r)
+            if kind == ('signal', 5):       # hit just as we interrupted
+                return True
+            return False
+        kind = parse_stop(r)
+        if kind[0] == 'exited':
+            raise LabError('guest exited (%s)' % r)
+        return True
+
+    def run_for(self, seconds):
+        """Let the guest run for a while, then stop it."""
+        self.send('c')
+        try:
+            r = self.recv(seconds)
+            return parse_stop(r)
+        except Stuck:
+            self.sock.sendall(b'\x03')
+            return parse_stop(self.recv(30))
+
+
+# ---------------------------------------------------------------------------
+# The guest: boot, memory, stops.
+# ---------------------------------------------------------------------------
+
+BOOTS = {
+    'idle': {'plan': 'smoke', 'marker': b"lab: running plan 'smoke'",
+             'append': ['lab.seconds=100000000', 'lab.unmask_early=1']},
+    'user': {'plan': 'ksft', 'marker': b'lab: [1/1] nmi_regs_64',
+             'append': ['lab.tests=nmi_regs_64', 'lab.test_timeout=100000000',
+                        'NMI_TEST_SECONDS=100000000', 'lab.unmask_early=1']},
+    'hazard': {'plan': 'torture', 'marker': b'nmi_torture: start:',
+               'append': ['lab.torture=duration=0:ipi_rate=0:ext_rate=0:hazards=int3,pf',
+                          'lab.unmask_early=1']},
+}
+
+
+class Guest:
+    def __init__(self, boot, args, syms, outdir, log):
+        self.boot_name = boot
+        self.args = args
+        self.syms = syms
+        self.outdir = outdir
+        self.log = log
+        self.proc = None
+        self.gdb = None
+        self.pgd = None
+        self.tlb = {}
+        self.bps = set()
+
+    # -- lifetime --
+    def start(self):
+        import vm
+        spec = BOOTS[self.boot_name]
+        os.makedirs(self.outdir, exist_ok=True)
+        for n in ('console.log', 'results.txt', 'qmp.sock', 'gdb.sock'):
+            try:
+                os.unlink(os.path.join(self.outdir, n))
+            except FileNotFoundError:
+                pass
+        argv = ['--kernel', self.args.kernel, '--initrd', self.args.initrd,
+                '--plan', spec['plan'], '--out', self.outdir, '--cpus', '1', '--gdb']
+        if self.args.icount:
+            argv.append('--icount')
+        for a in spec['append']:
+            argv += ['--append', a]
+        cmd = vm.qemu_command(vm.parse_args(argv), self.outdir)
+        with open(os.path.join(self.outdir, 'qemu-cmdline.txt'), 'w') as f:
+            f.write(' '.join(cmd) + '\n')
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(self.outdir, 'qemu.log'), 'w'),
+                                     stderr=subprocess.STDOUT)
+        self.gdb = Gdb(os.path.join(self.outdir, 'gdb.sock'))
+        if not self.gdb.phys:
+            raise LabError('gdbstub has no Qqemu.PhyMemMode')
+        self.gdb.sstep(0x1)
+        t0 = time.monotonic()
+        self.gdb.send('c')
+        con = os.path.join(self.outdir, 'console.log')
+        while True:
+            time.sleep(0.2)
+            try:
+                with open(con, 'rb') as f:
+                    text = f.read()
+            except FileNotFoundError:
+                text = b''
+            if spec['marker'] in text:
+                break
+            if self.proc.poll() is not None:
+                raise LabError('%s boot: QEMU exited (%s)' % (self.boot_name,
+                                                              self.proc.returncode))
+            if time.monotonic() - t0 > self.args.boot_timeout:
+                raise LabError('%s boot: no %r in %.0f s' % (
+                    self.boot_name, spec['marker'].decode(), self.args.boot_timeout))
+        time.sleep(0.3)
+        self.gdb.sock.sendall(b'\x03')
+        self.gdb.recv(30)
+        self.boot_seconds = time.monotonic() - t0
+        self._setup_memory()
+
+    def stop(self):
+        if self.gdb:
+            self.gdb.close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    # -- memory: kernel virtual addresses through init_top_pgt, physically --
+    def _setup_memory(self):
+        self.pgd = self.syms['init_top_pgt'][0] - START_KERNEL_MAP
+        banner = self.syms['linux_banner'][0]
+        live = self.gdb.read(banner - START_KERNEL_MAP, len(self.args.banner))
+        if live != self.args.banner:
+            raise LabError('linux_banner differs: vmlinux does not match the running '
+                           'kernel (%r)' % live[:60])
+        self.pcpu0 = int.from_bytes(self.kread(self.syms['__per_cpu_offset'][0], 8), 'little')
+
+    def v2p(self, va):
+        page = va & ~0xfff
+        if page in self.tlb:
+            return self.tlb[page] | (va & 0xfff)
+        table = self.pgd
+        for shift in (39, 30, 21, 12):
+            idx = (va >> shift) & 0x1ff
+            e = int.from_bytes(self.gdb.read(table + idx * 8, 8), 'little')
+            if not e & 1:
+                raise LabError('%#x not mapped' % va)
+            if shift in (30, 21) and e & 0x80:
+                mask = (1 << shift) - 1
+                pa = (e & 0x000ffffffffff000 & ~mask) | (va & mask)
+                self.tlb[page] = pa & ~0xfff
+                return pa
+            table = e & 0x000ffffffffff000
+        self.tlb[page] = table
+        return table | (va & 0xfff)
+
+    def kread(self, va, n):
+        out = b''
+        while n > 0:
+            k = min(n, 0x1000 - (va & 0xfff))
+            out += self.gdb.read(self.v2p(va), k)
+            va += k
+            n -= k
+        return out
+
+    def kread64(self, va, count=1):
+        data = self.kread(va, 8 * count)
+        return [int.from_bytes(data[i:i + 8], 'little') for i in range(0, len(data), 8)]
+
+    # -- breakpoints --
+    def set_bps(self, addrs):
+        addrs = set(addrs)
+        for a in self.bps - addrs:
+            self.gdb.bp(a, False)
+        for a in addrs - self.bps:
+            self.gdb.bp(a, True)
+        self.bps = addrs
+
+
+class Scenario:
+    """One outer NMI and what is injected into it, run on a Guest."""
+
+    def __init__(self, runner, guest):
+        self.R = runner
+        self.G = guest
+        self.gdb = guest.gdb
+        L = runner.layout
+        self.L = L
+        self.observers = {L.start, L.final}
+        self.deliveries = []
+        self.problems = []
+        self.ist_ctx = []
+        self.final_irets = []
+        self.known = {}
+        self.regs = None
+
+    # -- stepping with observation --
+    def refresh(self):
+        self.regs = self.gdb.regs()
+        return self.regs
+
+    @property
+    def pc(self):
+        return self.regs['rip']
+
+    def observe(self, prev_pc, prev_frame=None):
+        """Called on every arrival; records NMI deliveries and final IRETQs."""
+        L, r = self.L, self.regs
+        if r['rip'] == L.start and (r['cs'] & 3) == 0:
+            fr = frame(self.G.kread64(r['rsp'], 5))
+            if prev_pc == L.start and prev_frame == fr:
+                return
+            top = r['rsp'] + 40
+            if self.R.top is None:
+                self.R.top = top
+            elif top != self.R.top:
+                self.problems.append('NMI at %s with stack pointer %#x, not the NMI stack top-40'
+                                     % (self.R.fmt(fr['rip']), r['rsp']))
+            flag = self.G.kread64(self.R.top - SLOT_FLAG)[0]
+            d = dict(fr)
+            d['flag'] = flag
+            d['regs'] = dict(r)
+            self.deliveries.append(d)
+            known = self.known.get((fr['rip'], fr['rsp']))
+            if known is not None:
+                bad = regs_diff(known, r, GPRS_NO_SP)
+                if bad:
+                    self.problems.append('registers at the NMI taken at %s differ from that '
+                                         'context: %s' % (self.R.fmt(fr['rip']), ', '.join(bad)))
+                if fr['rflags'] != known['eflags'] or fr['cs'] != known['cs'] or \
+                        fr['ss'] != known['ss']:
+                    self.problems.append('NMI frame at %s: rflags/cs/ss %#x/%#x/%#x, context '
+                                         'has %#x/%#x/%#x' % (
+                                             self.R.fmt(fr['rip']), fr['rflags'], fr['cs'],
+                                             fr['ss'], known['eflags'], known['cs'],
+                                             known['ss']))
+            if (fr['cs'] & 3) == 0 and flag == 0 and fr['rip'] != L.final and \
+                    not L.nmi_repeat <= fr['rip'] < L.nmi_repeat_end:
+                self.ist_ctx.append(fr)
+        elif r['rip'] == L.final:
+            top = self.R.top
+            work = frame(self.G.kread64(r['rsp'], 5))
+            saved = frame(self.G.kread64(top - SAVED_FRAME, 5))
+            flag = self.G.kread64(top - SLOT_FLAG)[0]
+            self.final_irets.append(work['rip'])
+            if r['rsp'] != top - WORK_FRAME:
+                self.problems.append('final IRETQ with rsp %#x, not top-120' % r['rsp'])
+            if flag:
+                self.problems.append('final IRETQ with "NMI executing" still set')
+            if not self.ist_ctx:
+                self.problems.append('final IRETQ of an NMI that was not seen entering')
+                return
+            ctx = self.ist_ctx[-1]
+            if saved != ctx:
+                self.problems.append('saved frame at the final IRETQ is %s, interrupted '
+                                     'context was %s' % (self.R.ffmt(saved), self.R.ffmt(ctx)))
+            if work == ctx:
+                self.ist_ctx.pop()
+            elif not (work['rip'] == L.nmi_repeat and work['cs'] == KERNEL_CS and
+                      work['rsp'] == top - SAVED_FRAME and work['ss'] == KERNEL_DS):
+                self.problems.append('final IRETQ goes to %s, neither the interrupted context '
+                                     '%s nor nmi_repeat' % (self.R.ffmt(work),
+                                                            self.R.ffmt(ctx)))
+
+    def step(self):
+        prev = self.pc
+        prev_frame = None
+        if prev == self.L.start:
+            prev_frame = frame(self.G.kread64(self.regs['rsp'], 5))
+        self.gdb.step()
+        self.refresh()
+        self.observe(prev, prev_frame)
+
+    def run_until(self, pred, targets, what, timeout=None):
+        """Run (observing) until pred() holds at a stop.  targets: addresses
+        to break on besides the observers."""
+        timeout = timeout or self.R.args.step_timeout
+        self.G.set_bps(self.observers | set(targets))
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                raise Stuck('did not reach %s (at %s)' % (what, self.R.fmt(self.pc)))
+            if self.pc in self.G.bps:
+                self.step()         # single-stepping overrides breakpoints
+                continue
+            if not self.gdb.cont(max(1.0, deadline - time.monotonic())):
+                self.refresh()
+                raise Stuck('did not reach %s (stopped at %s)' % (what, self.R.fmt(self.pc)))
+            self.refresh()
+            self.observe(None)
+
+    def at(self, addr, rsp=None):
+        return lambda: self.pc == addr and (rsp is None or self.regs['rsp'] == rsp)
+
+    def inject(self):
+        """HMP nmi, then one step with interrupts allowed.  True if taken here."""
+        here = self.pc
+        before = dict(self.regs)
+        self.known[(here, before['rsp'])] = before
+        fr0 = frame(self.G.kread64(before['rsp'], 5)) if here == self.L.start else None
+        n0 = len(self.deliveries)
+        self.gdb.monitor('nmi')
+        for _ in range(4):
+            self.step()
+            if len(self.deliveries) > n0:
+                return True
+            if self.pc != here or self.regs != before:
+                return False
+            if fr0 is not None and frame(self.G.kread64(self.regs['rsp'], 5)) != fr0:
+                return True
+        raise Stuck('single step at %s makes no progress' % self.R.fmt(here))
+
+    def slots(self):
+        top = self.R.top
+        v = self.G.kread64(top - SAVED_FRAME, 13)
+        # top-160 .. top-64: saved(5) work(5) unmask repeats nested
+        return {'saved': frame(v[0:5]), 'work': frame(v[5:10]), 'unmask': v[10],
+                'repeats': v[11], 'nested': v[12],
+                'flag': self.G.kread64(top - SLOT_FLAG)[0]}
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.results = []
+        self.top = None
+        self.fmt_cache = {}
+        self.traces = {}
+        self.reboots = 0
+
+    def fmt(self, a):
+        if a is None:
+            return '?'
+        return symbolize(a, self.symtab)
+
+    def ffmt(self, fr):
+        return '%s cs %#x rsp %#x' % (self.fmt(fr['rip']), fr['cs'], fr['rsp'])
+
+    # -- static preparation --
+    def prepare(self):
+        a = self.args
+        out = subprocess.run(['nm', '-S', a.vmlinux], check=True, capture_output=True,
+                             text=True).stdout
+        self.syms = parse_nm(out)
+        need = ('asm_exc_nmi', 'nmi_repeat', 'nmi_repeat_end', 'nmi_final_iret',
+                'init_top_pgt', 'linux_banner', '__per_cpu_offset', 'nmi_stats', 'irq_stat',
+                'exc_nmi', 'default_idle_call', 'exc_int3', 'exc_page_fault')
+        miss = [n for n in need if n not in self.syms]
+        if miss:
+            raise LabError('vmlinux lacks %s' % ', '.join(miss))
+        self.symtab = sorted((v[0], k) for k, v in self.syms.items()
+                             if v[0] >= 0xffffffff80000000 and not k.startswith('__pfx_')
+                             and not k.startswith('.L'))
+        start, size = self.syms['asm_exc_nmi']
+        if not size:
+            raise LabError('asm_exc_nmi has no size in vmlinux')
+        self.static_insns = disassemble_vmlinux(a.vmlinux, start, start + size)
+        dump = subprocess.run(['objdump', '-s', '--start-address=%#x' % self.syms['linux_banner'][0],
+                               '--stop-address=%#x' % (self.syms['linux_banner'][0] + 48),
+                               a.vmlinux], check=True, capture_output=True, text=True).stdout
+        hexes = ''.join(''.join(l.split()[1:5]) for l in dump.splitlines()
+                        if re.match(r'^ [0-9a-f]+ ', l))
+        a.banner = bytes.fromhex(hexes)[:48]
+        if not a.banner.startswith(b'Linux version'):
+            raise LabError('cannot read linux_banner from vmlinux')
+
+    def live_layout(self, guest):
+        start, size = self.syms['asm_exc_nmi']
+        code = guest.kread(start, size)
+        insns = disassemble_bytes(code, start)
+        self.layout = Layout(insns, self.syms)
+        st = {i.addr for i in self.static_insns}
+        lv = {i.addr for i in insns}
+        self.static_only = sorted(st - lv)
+        self.live_only = sorted(lv - st)
+
+    # -- counters --
+    def counters(self, guest):
+        st = guest.kread64(guest.pcpu0 + self.syms['nmi_stats'][0], len(NMI_STATS_FIELDS))
+        c = dict(zip(NMI_STATS_FIELDS, st))
+        c['nmi'] = int.from_bytes(guest.kread(guest.pcpu0 + self.syms['irq_stat'][0], 4),
+                                  'little')
+        return c
+
+    # -- anchors: the interrupted context P0 --
+    def anchor(self, guest, context):
+        gdb = guest.gdb
+        guest.set_bps(set())
+        if context == 'kernel' and guest.boot_name == 'idle':
+            guest.set_bps({self.syms['default_idle_call'][0]})
+            if not gdb.cont(20):
+                raise LabError('idle: default_idle_call not reached')
+            guest.set_bps(set())
+            r = gdb.regs()
+            if (r['cs'] & 3) != 0:
+                raise LabError('idle anchor not in kernel mode')
+            return r
+        want = 3 if context == 'user' else 0
+        L = self.layout
+        for _ in range(400):
+            gdb.run_for(0.02)
+            r = gdb.regs()
+            if (r['cs'] & 3) != want:
+                continue
+            if want == 0 and (not r['eflags'] & 0x200 or L.start <= r['rip'] < L.end):
+                continue
+            if want == 3 and r['rip'] >= 0x800000000000:
+                continue
+            return r
+        raise LabError('%s: no %s-mode stop found' % (guest.boot_name, context))
+
+    # -- tracing the path of a variant --
+    def trace(self, guest, variant):
+        """Run the variant's prelude and record the asm_exc_nmi addresses of
+        the path of interest, in order, until that path is left."""
+        S = Scenario(self, guest)
+        L = self.layout
+        S.refresh()
+        p0 = dict(S.regs)
+        if not S.inject():
+            raise LabError('%s: outer NMI not taken' % variant)
+        end_pred = self.prelude(S, variant, p0)
+        order = []
+        guest.set_bps(S.observers)
+        deadline = time.monotonic() + 120
+        while not end_pred():
+            if time.monotonic() > deadline:
+                raise Stuck('trace %s did not end' % variant)
+            pc = S.pc
+            if L.start <= pc < L.end:
+                order.append(pc)
+                ins = L.by_addr.get(pc)
+                if ins is None:
+                    raise LabError('trace: %#x is not an instruction boundary' % pc)
+                if ins.is_call():
+                    rsp = S.regs['rsp']
+                    S.run_until(S.at(pc + ins.size, rsp), [pc + ins.size],
+                                'return from %s' % ins.text)
+                    continue
+                if variant in ('user', 'user-hz') and ins.is_jmp() and \
+                        not L.start <= (ins.target or 0) < L.end:
+                    S.step()
+                    break
+                S.step()
+            else:
+                S.run_until(lambda: end_pred() or L.start <= S.pc < L.end and
+                            S.pc in (L.nmi_repeat, L.label1, L.final),
+                            [L.nmi_repeat, L.label1, L.final], 'end of trace')
+        # Finish: back to P0.
+        S.run_until(S.at(p0['rip'], p0['rsp']), [p0['rip']], 'return to the interrupted context')
+        return order
+
+    def prelude(self, S, variant, p0):
+        """Bring the outer NMI (just delivered, S at asm_exc_nmi) to where the
+        variant's target path starts; returns the predicate that ends that path."""
+        L = self.layout
+        outer_done = S.at(p0['rip'], p0['rsp'])
+        if variant in ('kernel', 'user', 'user-hz', 'kernel-int3', 'kernel-pf',
+                       'user-int3', 'user-pf'):
+            return outer_done
+        S.run_until(S.at(L.label1), [L.label1], 'label 1 (after the unmask knob)')
+        if variant == 'nested-final':
+            S.run_until(S.at(L.final), [L.final], 'nmi_final_iret')
+        rsp1 = S.regs['rsp']
+        pc1 = S.pc
+        if not S.inject():
+            raise Stuck('prelude: NMI at %s not taken (NMIs still masked?)' % self.fmt(pc1))
+        if variant in ('nested', 'nested-final'):
+            return S.at(pc1, rsp1)
+        S.run_until(S.at(L.nmi_repeat), [L.nmi_repeat], 'nmi_repeat (the repeat pass)')
+        if variant == 'repeat':
+            return outer_done
+        rsp2 = S.regs['rsp']
+        if not S.inject():
+            raise Stuck('prelude: NMI at nmi_repeat not taken')
+        return S.at(L.nmi_repeat, rsp2)
+
+    # -- one injection --
+    def inject_at(self, guest, variant, target, masked):
+        """target: an address of asm_exc_nmi or a symbol name (trap windows)."""
+        L = self.layout
+        S = Scenario(self, guest)
+        t0 = time.monotonic()
+        S.refresh()
+        p0 = dict(S.regs)
+        c0 = self.counters(guest)
+        rec = {'variant': variant, 'boot': guest.boot_name}
+        addr = self.syms[target][0] if isinstance(target, str) else target
+        rec['addr'] = addr
+        rec['where'] = self.fmt(addr)
+        exp = expect_for(variant, addr, L, self.knob, masked)
+        rec['expect'] = exp.effect
+        heres = []
+        cpls = []
+        try:
+            if not S.inject():
+                raise Stuck('outer NMI not taken at %s' % self.fmt(p0['rip']))
+            outer = S.deliveries[0]
+            if (outer['rip'], outer['cs'], outer['rsp'], outer['ss']) != \
+                    (p0['rip'], p0['cs'], p0['rsp'], p0['ss']) or outer['rflags'] != p0['eflags']:
+                S.problems.append('outer NMI frame %s does not match the interrupted context'
+                                  % self.ffmt(outer))
+            npre = len(S.deliveries)
+            self.prelude(S, variant, p0)
+            heres += [d['rip'] for d in S.deliveries[npre:]]
+            cpls += [d['cs'] & 3 for d in S.deliveries[npre:]]
+            if S.pc != addr:
+                # The first hit of addr from here is the target (see variants).
+                S.run_until(S.at(addr), [addr], self.fmt(addr))
+            ra = dict(S.regs)
+            sl0 = S.slots()
+            heres.append(addr)
+            cpls.append(ra['cs'] & 3)
+            taken = S.inject()
+            rec['taken'] = taken
+            if taken:
+                d = S.deliveries[-1]
+                if (d['rip'], d['rsp'], d['cs']) != (addr, ra['rsp'], ra['cs']):
+                    S.problems.append('NMI taken with frame %s, expected %s rsp %#x' % (
+                        self.ffmt(d), self.fmt(addr), ra['rsp']))
+                S.run_until(S.at(addr, ra['rsp']), [addr],
+                            'return of the nested NMI to %s' % self.fmt(addr))
+                bad = regs_diff(ra, S.regs, CONTEXT_REGS)
+                if bad:
+                    S.problems.append('registers after the nested NMI returned: %s' %
+                                      ', '.join(bad))
+                if exp.redirect is not None:
+                    sl1 = S.slots()
+                    redirected = (sl1['work']['rip'] == L.nmi_repeat and
+                                  sl1['work']['rsp'] == self.top - SAVED_FRAME and
+                                  sl1['work']['cs'] == KERNEL_CS and
+                                  sl1['work']['ss'] == KERNEL_DS)
+                    if exp.redirect and not redirected:
+                        S.problems.append('working frame not redirected to nmi_repeat: %s'
+                                          % self.ffmt(sl1['work']))
+                    if exp.redirect and sl1['nested'] != sl0['nested'] + 1:
+                        S.problems.append('nested slot %d -> %d, expected +1' % (
+                            sl0['nested'], sl1['nested']))
+                    if not exp.redirect and (sl1['work'] != sl0['work'] or
+                                             sl1['nested'] != sl0['nested']):
+                        S.problems.append('an ignored NMI changed the working frame or the '
+                                          'nested count')
+                    if sl1['saved'] != sl0['saved']:
+                        S.problems.append('the nested NMI changed the saved frame: %s -> %s' % (
+                            self.ffmt(sl0['saved']), self.ffmt(sl1['saved'])))
+                    if variant in ('kernel', 'repeat', 'kernel-int3', 'kernel-pf') and \
+                            sl1['saved'] != frame([p0['rip'], p0['cs'], p0['eflags'],
+                                                   p0['rsp'], p0['ss']]):
+                        S.problems.append('saved frame %s is not the interrupted context' %
+                                          self.ffmt(sl1['saved']))
+            S.run_until(S.at(p0['rip'], p0['rsp']), [p0['rip']],
+                        'return to the interrupted context %s' % self.fmt(p0['rip']))
+            bad = regs_diff(p0, S.regs, CONTEXT_REGS)
+            if bad:
+                S.problems.append('interrupted context registers changed: %s' % ', '.join(bad))
+            if S.ist_ctx:
+                S.problems.append('%d IST NMI(s) never reached their final IRETQ' %
+                                  len(S.ist_ctx))
+            sl = S.slots()
+            if sl['flag'] or sl['nested'] or sl['repeats']:
+                S.problems.append('stack slots left: flag %d nested %d repeats %d' % (
+                    sl['flag'], sl['nested'], sl['repeats']))
+            stuck = None
+        except Stuck as e:
+            stuck = str(e)
+            S.problems.append('stuck: %s' % e)
+        c1 = self.counters(guest)
+        delta = {k: c1[k] - c0[k] for k in ('nmi', 'nested', 'repeats', 'latched')}
+        delta_all = {k: c1[k] - c0[k] for k in c1 if k != 'longest_ns'}
+        obs = {'deliveries': S.deliveries[1:], 'delta': delta, 'problems': S.problems,
+               'heres': heres, 'here_cpl': cpls}
+        ctx = {'outer_rip': p0['rip'], 'range': (L.start, L.end), 'fmt': self.fmt}
+        reasons = judge(exp, obs, ctx)
+        rec.update({'ok': not reasons, 'reasons': reasons, 'delta': delta_all,
+                    'deliveries': [self.fmt(d['rip']) for d in S.deliveries],
+                    'final_irets': [self.fmt(a) for a in S.final_irets],
+                    'seconds': round(time.monotonic() - t0, 3), 'stuck': stuck})
+        return rec
+
+    # -- the whole run --
+    def variants_of(self, boot):
+        return {'idle': ['kernel', 'repeat', 'nested', 'nested-final', 'nested-repeat'],
+                'user': ['user'],
+                'hazard': ['user-hz', 'kernel-int3', 'kernel-pf', 'user-int3', 'user-pf']}[boot]
+
+    @staticmethod
+    def context_of(variant):
+        return 'user' if variant.startswith('user') else 'kernel'
+
+    def new_guest(self, boot):
+        g = Guest(boot, self.args, self.syms,
+                  os.path.join(self.args.out, '%s-%d' % (boot, self.reboots)), self.log)
+        self.reboots += 1
+        g.start()
+        return g
+
+    def log(self, msg):
+        if self.args.verbose:
+            print(msg, flush=True)
+
+    def run(self):
+        a = self.args
+        self.prepare()
+        boots = [b for b in ('idle', 'user', 'hazard') if b in a.boots]
+        plan = {}          # variant -> [targets]
+        windows = None
+        self.knob = None
+        for boot in boots:
+            t0 = time.monotonic()
+            try:
+                guest = self.new_guest(boot)
+            except (LabError, Stuck) as e:
+                self.results.append({'variant': boot, 'where': 'boot', 'ok': False,
+                                     'reasons': ['boot failed: %s' % e], 'addr': None})
+                continue
+            print('windows: %s boot ready in %.0f s' % (boot, guest.boot_seconds), flush=True)
+            try:
+                if windows is None:
+                    self.live_layout(guest)
+                    L = self.layout
+                    windows = [x for x in L.addresses()]
+                    if a.sample:
+                        live = [(x, L.region(x)) for x in windows if x in L.live]
+                        self.selected = set(sample_addresses(live, a.sample))
+                    else:
+                        self.selected = set(windows)
+                self.run_boot(guest, boot)
+            except (LabError, Stuck) as e:
+                self.results.append({'variant': boot, 'where': 'boot', 'ok': False,
+                                     'reasons': ['%s boot: %s' % (boot, e)], 'addr': None})
+            finally:
+                guest.stop()
+            print('windows: %s boot done in %.0f s' % (boot, time.monotonic() - t0), flush=True)
+        return windows
+
+    def run_boot(self, guest, boot):
+        L = self.layout
+        a = self.args
+        for variant in self.variants_of(boot):
+            if a.variants and variant not in a.variants:
+                continue
+            context = self.context_of(variant)
+            guest.anchor_regs = self.anchor(guest, context)
+            S0 = Scenario(self, guest)
+            if self.knob is None or self.top is None:
+                # Learn the NMI stack top and the knob from one plain NMI.
+                S0.refresh()
+                p0 = dict(S0.regs)
+                if not S0.inject():
+                    raise LabError('NMI not taken at the anchor')
+                self.knob = guest.kread64(self.top - SLOT_UNMASK)[0]
+                S0.run_until(S0.at(p0['rip'], p0['rsp']), [p0['rip']], 'return')
+            targets, masked = self.targets(guest, variant)
+            todo = [t for t in targets if (t if isinstance(t, int) else
+                                           self.syms[t][0]) in self.selected or
+                    isinstance(t, str)]
+            if a.sample and isinstance(targets[0] if targets else 0, str):
+                todo = targets
+            nfail = 0
+            t0 = time.monotonic()
+            for i, t in enumerate(todo):
+                if i and i % a.reanchor == 0:
+                    guest.gdb.run_for(0.05)
+                    guest.anchor_regs = self.anchor(guest, context)
+                rec = self.inject_at(guest, variant, t, masked.get(t, False))
+                self.results.append(rec)
+                if not rec['ok']:
+                    nfail += 1
+                    print('FAIL %s %s: %s' % (variant, rec['where'], '; '.join(rec['reasons'])),
+                          flush=True)
+                    if rec.get('stuck') or any('registers' in r for r in rec['reasons']):
+                        guest.stop()
+                        guest = self.new_guest(boot)
+                        self.knob = guest and self.knob
+                    guest.anchor_regs = self.anchor(guest, context)
+                else:
+                    self.log('ok %s %s (%s, %.2f s)' % (variant, rec['where'], rec['expect'],
+                                                        rec['seconds']))
+            print('windows: variant %s: %d injections, %d failed, %.0f s' % (
+                variant, len(todo), nfail, time.monotonic() - t0), flush=True)
+
+    def targets(self, guest, variant):
+        """The variant's targets (addresses from a trace of its path, or trap
+        symbols) and, per target, whether NMIs are masked there."""
+        L = self.layout
+        if variant in ('kernel-int3', 'kernel-pf', 'user-int3', 'user-pf'):
+            sym = 'exc_int3' if variant.endswith('int3') else 'exc_page_fault'
+            # Kernel outer: the knob unmasked NMIs before the handler runs.
+            # User outer: the int3 is the first trap, the #PF comes after its IRET.
+            masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob) \
+                or (variant == 'kernel-pf' and not self.knob)
+            return [sym], {sym: masked}
+        order = self.trace(guest, variant)
+        self.traces[variant] = [self.fmt(x) for x in order]
+        seen = []
+        for x in order:
+            if x not in seen:
+                seen.append(x)
+        masked = {}
+        if variant == 'kernel':
+            unmask_at = order.index(L.label1) if (self.knob and L.label1 in order) else len(order)
+            for i, x in enumerate(order):
+                masked.setdefault(x, i < unmask_at)
+        elif variant == 'user-hz':
+            call = L.call_exc_nmi_user
+            cut = order.index(call) if call in order else len(order)
+            for i, x in enumerate(order):
+                masked.setdefault(x, i <= cut)
+        else:
+            for x in order:
+                masked[x] = variant in ('nested', 'nested-final', 'nested-repeat', 'user')
+        return seen, masked
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    b = os.path.join(TOP, 'build')
+    p.add_argument('--kernel', default=os.path.join(b, 'out-series/arch/x86/boot/bzImage'))
+    p.add_argument('--vmlinux', default=os.path.join(b, 'out-series/vmlinux'))
+    p.add_argument('--initrd', default=os.path.join(b, 'initramfs-series.cpio.gz'))
+    p.add_argument('--out', default=os.path.join(b, 'runs/windows'))
+    p.add_argument('--sample', type=int, default=0,
+                   help='only N addresses (deterministic subset), every variant')
+    p.add_argument('--boots', default='idle,user,hazard',
+                   help='boots to run: idle (kernel variants), user, hazard')
+    p.add_argument('--variants', default='', help='only these variants (comma list)')
+    p.add_argument('--no-icount', dest='icount', action='store_false',
+                   help='run without -icount (not deterministic)')
+    p.add_argument('--boot-timeout', type=float, default=180)
+    p.add_argument('--step-timeout', type=float, default=30,
+                   help='seconds for the guest to reach a point')
+    p.add_argument('--reanchor', type=int, default=16,
+                   help='let the guest run and re-pick the context every N injections')
+    p.add_argument('--no-copy', dest='copy', action='store_false',
+                   help='use the inputs in place (default: snapshot them into --out)')
+    p.add_argument('-v', '--verbose', action='store_true')
+    args = p.parse_args(argv)
+    args.boots = [x for x in args.boots.split(',') if x]
+    args.variants = [x for x in args.variants.split(',') if x]
+    os.makedirs(args.out, exist_ok=True)
+    if args.copy:
+        snap = os.path.join(args.out, 'inputs')
+        os.makedirs(snap, exist_ok=True)
+        for attr, name in (('kernel', 'bzImage'), ('vmlinux', 'vmlinux'),
+                           ('initrd', 'initramfs.cpio.gz')):
+            src = getattr(args, attr)
+            if not os.path.exists(src):
+                print('windows: %s missing' % src, file=sys.stderr)
+                print('WINDOWS covered=0 total=0 failures=1')
+                return 2
+            dst = os.path.join(snap, name)
+            shutil.copyfile(src, dst)
+            setattr(args, attr, dst)
+    t0 = time.monotonic()
+    r = Runner(args)
+    try:
+        windows = r.run()
+    except LabError as e:
+        print('windows: %s' % e, file=sys.stderr)
+        print('WINDOWS covered=0 total=0 failures=1')
+        return 2
+    windows = windows or []
+    extra = ['exc_int3', 'exc_page_fault'] if 'hazard' in args.boots else []
+    total = len(windows) + len(extra)
+    covered = set()
+    for rec in r.results:
+        if rec.get('addr') is not None:
+            covered.add(rec['addr'])
+    failures = [x for x in r.results if not x['ok']]
+    L = getattr(r, 'layout', None)
+    summary = {'total': total, 'covered': len(covered), 'failures': len(failures),
+               'seconds': round(time.monotonic() - t0, 1),
+               'layout': L.describe() if L else None,
+               'static_only': [r.fmt(x) for x in getattr(r, 'static_only', [])],
+               'knob': r.knob, 'traces': r.traces, 'results': r.results}
+    with open(os.path.join(args.out, 'windows.json'), 'w') as f:
+        json.dump(summary, f, indent=1, default=str)
+    if L:
+        per = {}
+        for rec in r.results:
+            v = per.setdefault(rec['variant'], [0, 0, set()])
+            v[0] += 1
+            v[1] += not rec['ok']
+            if rec.get('addr') is not None:
+                v[2].add(rec['addr'])
+        for v, (n, nf, ad) in per.items():
+            print('windows: %-14s injections=%d addresses=%d failures=%d' % (v, n, len(ad), nf))
+        notcov = [x for x in windows if x not in covered and (not args.sample or
+                                                              x in r.selected)]
+        for x in notcov:
+            why = 'dead code (alternative not taken at boot)' if x not in L.live else \
+                'not on any path exercised here'
+            print('windows: not covered %s (%s): %s' % (r.fmt(x), L.by_addr[x].text, why))
+    for rec in failures:
+        print('FAIL %s %s: %s' % (rec['variant'], rec['where'], '; '.join(rec['reasons'])))
+    print('windows: %.0f s, details in %s' % (time.monotonic() - t0,
+                                              os.path.join(args.out, 'windows.json')))
+    print('WINDOWS covered=%d total=%d failures=%d' % (len(covered), total, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
