@@ -12,7 +12,7 @@ SECONDS ?= 30
 TORTURE_SECONDS ?= 600
 
 .PHONY: all run check deps tree kernel base-kernel ksft initramfs export \
-	torture torture-base model boot lab-test clean distclean help
+	torture torture-base model bisect boot lab-test clean distclean help
 
 all: help
 
@@ -20,7 +20,7 @@ help:
 	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
 
 run: deps tree kernel ksft initramfs
-	$(PY) $(LAB)/lab.py run --seconds $(SECONDS)
+	$(PY) $(LAB)/lab.py run --seconds $(SECONDS) --nmi-rate $(or $(NMI_RATE),0)
 
 check: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/lab.py check
@@ -57,6 +57,10 @@ torture-base: deps tree kernel ksft initramfs
 
 model:
 	bash model/run.sh
+
+# Build every patch of the series on its own (slow: one build per patch).
+bisect:
+	@$(LAB)/bisect.sh
 
 # make boot PLAN=smoke [VARIANT=instrument]
 boot: kernel ksft initramfs

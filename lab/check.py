@@ -196,7 +196,7 @@ def part_torture(t, args, expected):
         if v != 'PASS':
             note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
                 part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
-                'unknown') if k in tt)
+                'nest_dropped', 'nest_ok', 'reentry') if k in tt)
         t.add(v, name, note)
     tf = report.torture_fields(b)
     left = report.unexplained_unknown(tf)

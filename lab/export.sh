@@ -19,4 +19,6 @@ find "$out" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-cover
 git -C "$tree" format-patch -q --zero-commit --no-signature \
 	--no-renames --abbrev=12 -o "$out" base..HEAD
 ( cd "$out" && ls [0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '^0000-cover-letter.patch$' ) > "$out/series" || true
+# The cover letter: lab/cover-letter.txt plus what the tree says.
+[ ! -f "$top/lab/cover-letter.txt" ] || "$top/lab/cover.sh" "$out" > /dev/null
 echo "export: $(wc -l < "$out/series") patches in $out"

@@ -31,11 +31,17 @@ def result_line(b, extra=None):
     """RESULT nmis=<n> unknown=<n> oops=<n> ... for one boot."""
     c = scan.counts(b.findings)
     t = torture_fields(b) if b.results.torture else {}
+    # Unknown NMIs: the kernel's own count where it has one (the series),
+    # else the torture test's, else the console's (rate-limited) lines.
+    unknown = t.get('unknown', '-')
+    if unknown == '-':
+        unknown = c['unknown']
     fields = [
         ('status', b.status),
         ('nmis', nmis_seen(b)),
         ('injected', b.summary.get('nmi_injected', 0)),
-        ('unknown', c['unknown'] + _int(t.get('unknown'))),
+        ('unknown', unknown),
+        ('ipi_slow', t.get('ipi_slow', '-')),
         ('oops', c['oops']),
         ('warn', c['warn']),
         ('lockdep', c['lockdep']),

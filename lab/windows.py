@@ -692,6 +692,11 @@ class Gdb:
             n -= k
         return out
 
+    def write(self, addr, data):
+        r = self.cmd('M%x,%x:%s' % (addr, len(data), data.hex()))
+        if r != 'OK':
+            raise LabError('write %#x: %s' % (addr, r))
+
     def bp(self, addr, on=True):
         r = self.cmd('%s0,%x,1' % ('Z' if on else 'z', addr))
         if r != 'OK':
@@ -772,7 +777,14 @@ class Guest:
         argv = ['--kernel', self.args.kernel, '--initrd', self.args.initrd,
                 '--plan', spec['plan'], '--out', self.outdir, '--cpus', '1', '--gdb']
         if self.args.icount:
-            argv.append('--icount')
+            # Not vm.py's --icount (sleep=off): with sleep=off QEMU 7.2 warps
+            # the virtual clock to the next timer deadline whenever the vCPU
+            # is idle while the VM still counts as running, which is the
+            # case for a moment at every gdbstub single step; inside an NMI
+            # (timer interrupt pending, nothing re-armed) the next deadline
+            # can be hours away (the RTC), and the guest's clock jumps.
+            argv += ['--qemu-arg=-icount', '--qemu-arg=shift=0,align=off,sleep=%s' %
+                     self.args.icount_sleep, '--qemu-arg=-rtc', '--qemu-arg=clock=vm']
         for a in spec['append']:
             argv += ['--append', a]
         cmd = vm.qemu_command(vm.parse_args(argv), self.outdir)
@@ -854,6 +866,12 @@ class Guest:
             n -= k
         return out
 
+    def kwrite(self, va, data):
+        """Write kernel memory (code included: QEMU drops its translations)."""
+        if (va & 0xfff) + len(data) > 0x1000:
+            raise LabError('kwrite across a page')
+        self.gdb.write(self.v2p(va), data)
+
     def kread64(self, va, count=1):
         data = self.kread(va, 8 * count)
         return [int.from_bytes(data[i:i + 8], 'little') for i in range(0, len(data), 8)]
@@ -884,6 +902,7 @@ class Scenario:
         self.final_irets = []
         self.known = {}
         self.regs = None
+        self.pending_final = None
 
     # -- stepping with observation --
     def refresh(self):
@@ -897,6 +916,7 @@ class Scenario:
     def observe(self, prev_pc, prev_frame=None):
         """Called on every arrival; records NMI deliveries and final IRETQs."""
         L, r = self.L, self.regs
+        self._retire_final()
         if r['rip'] == L.start and (r['cs'] & 3) == 0:
             fr = frame(self.G.kread64(r['rsp'], 5))
             if prev_pc == L.start and prev_frame == fr:
@@ -928,12 +948,14 @@ class Scenario:
             if (fr['cs'] & 3) == 0 and flag == 0 and fr['rip'] != L.final and \
                     not L.nmi_repeat <= fr['rip'] < L.nmi_repeat_end:
                 self.ist_ctx.append(fr)
-        elif r['rip'] == L.final:
+            return
+        if r['rip'] == L.final and (r['cs'] & 3) == 0:
+            # Checked now; whether the IRETQ went through is known at the
+            # next arrival (a nested NMI may interrupt it first).
             top = self.R.top
             work = frame(self.G.kread64(r['rsp'], 5))
             saved = frame(self.G.kread64(top - SAVED_FRAME, 5))
             flag = self.G.kread64(top - SLOT_FLAG)[0]
-            self.final_irets.append(work['rip'])
             if r['rsp'] != top - WORK_FRAME:
                 self.problems.append('final IRETQ with rsp %#x, not top-120' % r['rsp'])
             if flag:
@@ -945,13 +967,31 @@ class Scenario:
             if saved != ctx:
                 self.problems.append('saved frame at the final IRETQ is %s, interrupted '
                                      'context was %s' % (self.R.ffmt(saved), self.R.ffmt(ctx)))
-            if work == ctx:
-                self.ist_ctx.pop()
-            elif not (work['rip'] == L.nmi_repeat and work['cs'] == KERNEL_CS and
-                      work['rsp'] == top - SAVED_FRAME and work['ss'] == KERNEL_DS):
+            if work != ctx and not (work['rip'] == L.nmi_repeat and work['cs'] == KERNEL_CS and
+                                    work['rsp'] == top - SAVED_FRAME and
+                                    work['ss'] == KERNEL_DS):
                 self.problems.append('final IRETQ goes to %s, neither the interrupted context '
-                                     '%s nor nmi_repeat' % (self.R.ffmt(work),
-                                                            self.R.ffmt(ctx)))
+                                     '%s nor nmi_repeat' % (self.R.ffmt(work), self.R.ffmt(ctx)))
+            self.pending_final = (r['rsp'], work == ctx, work['rip'])
+
+    def _retire_final(self):
+        """The IRETQ at nmi_final_iret we stopped on last time has executed
+        unless we are now in a nested NMI that interrupted it."""
+        if self.pending_final is None:
+            return
+        r, L = self.regs, self.L
+        if r['rip'] == L.start and (r['cs'] & 3) == 0:
+            fr = frame(self.G.kread64(r['rsp'], 5))
+            if fr['rip'] == L.final and fr['rsp'] == self.pending_final[0]:
+                self.pending_final = None       # interrupted: it will be seen again
+                return
+        if r['rip'] == L.final and r['rsp'] == self.pending_final[0]:
+            return                              # still there (stepped in place?)
+        _, to_ctx, rip = self.pending_final
+        self.pending_final = None
+        self.final_irets.append(rip)
+        if to_ctx and self.ist_ctx:
+            self.ist_ctx.pop()
 
     def step(self):
         prev = self.pc
@@ -979,6 +1019,56 @@ class Scenario:
                 raise Stuck('did not reach %s (stopped at %s)' % (what, self.R.fmt(self.pc)))
             self.refresh()
             self.observe(None)
+
+    def step_noirq(self):
+        """One step with interrupts and NMIs held off (Qqemu.sstep=0x7)."""
+        self.gdb.sstep(0x7)
+        try:
+            self.step()
+        finally:
+            self.gdb.sstep(0x1)
+
+    def finish(self, p0):
+        """Run until the interrupted context p0 is resumed for the last time.
+
+        Each return is caught on the IRETQ itself and stepped with interrupts
+        held off, so the registers are compared at the very instruction
+        boundary the IRETQ returns to, before a timer interrupt (or a
+        context switch behind it) can change anything.  Then one step with
+        interrupts allowed: a pending NMI is taken before anything else, and
+        then its return is awaited the same way.  Returns the number of
+        returns to p0 seen."""
+        sites = self.R.iret_sites
+        ctx = frame([p0['rip'], p0['cs'], p0['eflags'], p0['rsp'], p0['ss']])
+        what = 'return to the interrupted context %s' % self.R.fmt(p0['rip'])
+
+        def at_return():
+            if self.pc not in sites:
+                return False
+            fr = frame(self.G.kread64(self.regs['rsp'], 5))
+            return (fr['rip'], fr['cs'], fr['rsp']) == (ctx['rip'], ctx['cs'], ctx['rsp'])
+
+        returns = 0
+        while True:
+            self.run_until(at_return, sites, what)
+            fr = frame(self.G.kread64(self.regs['rsp'], 5))
+            if fr != ctx:
+                self.problems.append('IRETQ to the interrupted context with frame %s rflags %#x '
+                                     'ss %#x, expected rflags %#x ss %#x' % (
+                                         self.R.ffmt(fr), fr['rflags'], fr['ss'],
+                                         ctx['rflags'], ctx['ss']))
+            self.step_noirq()
+            returns += 1
+            bad = regs_diff(p0, self.regs, CONTEXT_REGS)
+            if bad:
+                self.problems.append('interrupted context registers changed (return %d): %s'
+                                     % (returns, ', '.join(bad)))
+            n = len(self.deliveries)
+            self.step()         # interrupts allowed: a pending NMI comes first
+            if len(self.deliveries) == n:
+                return returns
+            if returns > 8:
+                raise Stuck('NMIs keep coming at %s' % self.R.fmt(p0['rip']))
 
     def at(self, addr, rsp=None):
         return lambda: self.pc == addr and (rsp is None or self.regs['rsp'] == rsp)
@@ -1018,6 +1108,8 @@ class Runner:
         self.fmt_cache = {}
         self.traces = {}
         self.reboots = 0
+        self.guest = None
+        self.knob = None
 
     def fmt(self, a):
         if a is None:
@@ -1046,6 +1138,11 @@ class Runner:
         if not size:
             raise LabError('asm_exc_nmi has no size in vmlinux')
         self.static_insns = disassemble_vmlinux(a.vmlinux, start, start + size)
+        # Where an outer NMI returns to the context it interrupted: its own
+        # final IRETQ (kernel mode) or the common IRET to user mode.
+        self.iret_sites = {self.syms['nmi_final_iret'][0]}
+        if 'native_irq_return_iret' in self.syms:
+            self.iret_sites.add(self.syms['native_irq_return_iret'][0])
         dump = subprocess.run(['objdump', '-s', '--start-address=%#x' % self.syms['linux_banner'][0],
                                '--stop-address=%#x' % (self.syms['linux_banner'][0] + 48),
                                a.vmlinux], check=True, capture_output=True, text=True).stdout
@@ -1074,7 +1171,12 @@ class Runner:
         return c
 
     # -- anchors: the interrupted context P0 --
-    def anchor(self, guest, context):
+    def anchor(self, guest, context, fresh=False):
+        """Stop the guest in an outer context: kernel idle (default_idle_call)
+        in the idle boot, else any user-mode stop, or any kernel-mode stop
+        with interrupts enabled outside the NMI entry.  Unless fresh, the
+        current stop is kept when it qualifies (after an injection the guest
+        stands one instruction past the previous context)."""
         gdb = guest.gdb
         guest.set_bps(set())
         if context == 'kernel' and guest.boot_name == 'idle':
@@ -1088,16 +1190,23 @@ class Runner:
             return r
         want = 3 if context == 'user' else 0
         L = self.layout
+
+        def fits(r):
+            if (r['cs'] & 3) != want:
+                return False
+            if want == 0:
+                return bool(r['eflags'] & 0x200) and not L.start <= r['rip'] < L.end
+            return r['rip'] < 0x800000000000
+        if not fresh:
+            r = gdb.regs()
+            if fits(r):
+                return r
         for _ in range(400):
             gdb.run_for(0.02)
             r = gdb.regs()
-            if (r['cs'] & 3) != want:
-                continue
-            if want == 0 and (not r['eflags'] & 0x200 or L.start <= r['rip'] < L.end):
-                continue
-            if want == 3 and r['rip'] >= 0x800000000000:
-                continue
-            return r
+            if fits(r):
+                self.log('anchor %s: %s rsp %#x' % (context, self.fmt(r['rip']), r['rsp']))
+                return r
         raise LabError('%s: no %s-mode stop found' % (guest.boot_name, context))
 
     # -- tracing the path of a variant --
@@ -1114,41 +1223,39 @@ class Runner:
         order = []
         guest.set_bps(S.observers)
         deadline = time.monotonic() + 120
-        while not end_pred():
+        while end_pred is None or not end_pred():
             if time.monotonic() > deadline:
                 raise Stuck('trace %s did not end' % variant)
             pc = S.pc
-            if L.start <= pc < L.end:
-                order.append(pc)
-                ins = L.by_addr.get(pc)
-                if ins is None:
-                    raise LabError('trace: %#x is not an instruction boundary' % pc)
-                if ins.is_call():
-                    rsp = S.regs['rsp']
-                    S.run_until(S.at(pc + ins.size, rsp), [pc + ins.size],
-                                'return from %s' % ins.text)
-                    continue
-                if variant in ('user', 'user-hz') and ins.is_jmp() and \
-                        not L.start <= (ins.target or 0) < L.end:
-                    S.step()
-                    break
-                S.step()
-            else:
-                S.run_until(lambda: end_pred() or L.start <= S.pc < L.end and
-                            S.pc in (L.nmi_repeat, L.label1, L.final),
-                            [L.nmi_repeat, L.label1, L.final], 'end of trace')
-        # Finish: back to P0.
-        S.run_until(S.at(p0['rip'], p0['rsp']), [p0['rip']], 'return to the interrupted context')
+            if not L.start <= pc < L.end:
+                raise LabError('trace %s left asm_exc_nmi at %s' % (variant, self.fmt(pc)))
+            order.append(pc)
+            ins = L.by_addr.get(pc)
+            if ins is None:
+                raise LabError('trace: %#x is not an instruction boundary' % pc)
+            if pc == L.final and end_pred is None and \
+                    frame(guest.kread64(S.regs['rsp'], 5))['rip'] == p0['rip']:
+                break           # the outer's last IRETQ: finish() takes it
+            if ins.is_call():
+                # paranoid_entry returns with the registers pushed: no
+                # stack pointer condition (nothing nests while tracing).
+                S.run_until(S.at(pc + ins.size), [pc + ins.size], 'return from %s' % ins.text)
+                continue
+            if ins.is_jmp() and not L.start <= (ins.target or 0) < L.end:
+                break           # the user path's exit: finish() takes it
+            S.step()
+        S.finish(p0)
+        if S.problems:
+            raise LabError('trace %s: %s' % (variant, '; '.join(S.problems)))
         return order
 
     def prelude(self, S, variant, p0):
         """Bring the outer NMI (just delivered, S at asm_exc_nmi) to where the
         variant's target path starts; returns the predicate that ends that path."""
         L = self.layout
-        outer_done = S.at(p0['rip'], p0['rsp'])
         if variant in ('kernel', 'user', 'user-hz', 'kernel-int3', 'kernel-pf',
                        'user-int3', 'user-pf'):
-            return outer_done
+            return None         # the path ends with the outer's return
         S.run_until(S.at(L.label1), [L.label1], 'label 1 (after the unmask knob)')
         if variant == 'nested-final':
             S.run_until(S.at(L.final), [L.final], 'nmi_final_iret')
@@ -1160,7 +1267,7 @@ class Runner:
             return S.at(pc1, rsp1)
         S.run_until(S.at(L.nmi_repeat), [L.nmi_repeat], 'nmi_repeat (the repeat pass)')
         if variant == 'repeat':
-            return outer_done
+            return None
         rsp2 = S.regs['rsp']
         if not S.inject():
             raise Stuck('prelude: NMI at nmi_repeat not taken')
@@ -1239,11 +1346,7 @@ class Runner:
                                                    p0['rsp'], p0['ss']]):
                         S.problems.append('saved frame %s is not the interrupted context' %
                                           self.ffmt(sl1['saved']))
-            S.run_until(S.at(p0['rip'], p0['rsp']), [p0['rip']],
-                        'return to the interrupted context %s' % self.fmt(p0['rip']))
-            bad = regs_diff(p0, S.regs, CONTEXT_REGS)
-            if bad:
-                S.problems.append('interrupted context registers changed: %s' % ', '.join(bad))
+            rec['returns'] = S.finish(p0)
             if S.ist_ctx:
                 S.problems.append('%d IST NMI(s) never reached their final IRETQ' %
                                   len(S.ist_ctx))
@@ -1265,7 +1368,9 @@ class Runner:
         rec.update({'ok': not reasons, 'reasons': reasons, 'delta': delta_all,
                     'deliveries': [self.fmt(d['rip']) for d in S.deliveries],
                     'final_irets': [self.fmt(a) for a in S.final_irets],
-                    'seconds': round(time.monotonic() - t0, 3), 'stuck': stuck})
+                    'seconds': round(time.monotonic() - t0, 3), 'stuck': stuck,
+                    'reboot': bool(stuck) or any('registers' in x or 'slots' in x
+                                                 for x in reasons)})
         return rec
 
     # -- the whole run --
@@ -1293,81 +1398,117 @@ class Runner:
         a = self.args
         self.prepare()
         boots = [b for b in ('idle', 'user', 'hazard') if b in a.boots]
-        plan = {}          # variant -> [targets]
         windows = None
         self.knob = None
         for boot in boots:
             t0 = time.monotonic()
             try:
-                guest = self.new_guest(boot)
-            except (LabError, Stuck) as e:
-                self.results.append({'variant': boot, 'where': 'boot', 'ok': False,
-                                     'reasons': ['boot failed: %s' % e], 'addr': None})
-                continue
-            print('windows: %s boot ready in %.0f s' % (boot, guest.boot_seconds), flush=True)
-            try:
+                self.guest = self.new_guest(boot)
+                print('windows: %s boot ready in %.0f s' % (boot, self.guest.boot_seconds),
+                      flush=True)
                 if windows is None:
-                    self.live_layout(guest)
+                    self.live_layout(self.guest)
                     L = self.layout
-                    windows = [x for x in L.addresses()]
+                    windows = L.addresses()
                     if a.sample:
                         live = [(x, L.region(x)) for x in windows if x in L.live]
                         self.selected = set(sample_addresses(live, a.sample))
                     else:
                         self.selected = set(windows)
-                self.run_boot(guest, boot)
+                self.run_boot(boot)
             except (LabError, Stuck) as e:
+                print('windows: %s boot: %s' % (boot, e), flush=True)
                 self.results.append({'variant': boot, 'where': 'boot', 'ok': False,
                                      'reasons': ['%s boot: %s' % (boot, e)], 'addr': None})
             finally:
-                guest.stop()
+                if self.guest:
+                    self.guest.stop()
+                    self.guest = None
             print('windows: %s boot done in %.0f s' % (boot, time.monotonic() - t0), flush=True)
         return windows
 
-    def run_boot(self, guest, boot):
+    def learn(self, guest):
+        """The NMI stack top and the unmask knob, from one plain NMI."""
+        S = Scenario(self, guest)
+        S.refresh()
+        p0 = dict(S.regs)
+        if not S.inject():
+            raise LabError('NMI not taken at the anchor %s' % self.fmt(p0['rip']))
+        self.knob = guest.kread64(self.top - SLOT_UNMASK)[0]
+        S.finish(p0)
+        if not self.knob:
+            print('windows: the unmask knob is off (lab.unmask_early not set?): nested '
+                  'variants cannot run', flush=True)
+
+    MUTANTS = {
+        # Checks of the checker: each breaks one rule of the entry code.
+        'no-repeat-test': 'test 1 (RIP in the repeat region) never true',
+        'no-final-test': 'test 3 (RIP == nmi_final_iret) always false',
+        'no-nested-count': 'a nested NMI does not count itself',
+    }
+
+    def apply_mutant(self, guest):
+        name = self.args.mutant
+        if not name:
+            return
         L = self.layout
+        if name == 'no-repeat-test':
+            a, new = L.test1_jcc, b'\x66\x90'
+        elif name == 'no-final-test':
+            a, new = L.test3_jcc, b'\x66\x90'
+        elif name == 'no-nested-count':
+            inc = [i for i in L.insns if L.lnmi_nested <= i.addr < L.nested_iret and
+                   i.mnem.startswith('inc')]
+            if not inc:
+                raise LabError('mutant: no inc in the nested path')
+            a, new = inc[0].addr, b'\x0f\x1f\x44\x00\x00'
+        else:
+            raise LabError('unknown mutant %s' % name)
+        ins = L.by_addr[a]
+        if ins.size != len(new):
+            raise LabError('mutant %s: %s is %d bytes' % (name, ins.text, ins.size))
+        guest.kwrite(a, new)
+        print('windows: MUTANT %s: %s (%s) replaced' % (name, self.fmt(a), ins.text), flush=True)
+
+    def run_boot(self, boot):
         a = self.args
+        self.apply_mutant(self.guest)
         for variant in self.variants_of(boot):
             if a.variants and variant not in a.variants:
                 continue
             context = self.context_of(variant)
-            guest.anchor_regs = self.anchor(guest, context)
-            S0 = Scenario(self, guest)
-            if self.knob is None or self.top is None:
-                # Learn the NMI stack top and the knob from one plain NMI.
-                S0.refresh()
-                p0 = dict(S0.regs)
-                if not S0.inject():
-                    raise LabError('NMI not taken at the anchor')
-                self.knob = guest.kread64(self.top - SLOT_UNMASK)[0]
-                S0.run_until(S0.at(p0['rip'], p0['rsp']), [p0['rip']], 'return')
-            targets, masked = self.targets(guest, variant)
-            todo = [t for t in targets if (t if isinstance(t, int) else
-                                           self.syms[t][0]) in self.selected or
-                    isinstance(t, str)]
-            if a.sample and isinstance(targets[0] if targets else 0, str):
-                todo = targets
-            nfail = 0
+            self.anchor(self.guest, context)
+            if self.knob is None:
+                self.learn(self.guest)
+            if not self.knob and variant in ('repeat', 'nested', 'nested-final',
+                                             'nested-repeat'):
+                continue
             t0 = time.monotonic()
+            self.anchor(self.guest, context)
+            targets, masked = self.targets(self.guest, variant)
+            todo = [t for t in targets if isinstance(t, str) or t in self.selected]
+            nfail = 0
             for i, t in enumerate(todo):
                 if i and i % a.reanchor == 0:
-                    guest.gdb.run_for(0.05)
-                    guest.anchor_regs = self.anchor(guest, context)
-                rec = self.inject_at(guest, variant, t, masked.get(t, False))
-                self.results.append(rec)
-                if not rec['ok']:
-                    nfail += 1
-                    print('FAIL %s %s: %s' % (variant, rec['where'], '; '.join(rec['reasons'])),
-                          flush=True)
-                    if rec.get('stuck') or any('registers' in r for r in rec['reasons']):
-                        guest.stop()
-                        guest = self.new_guest(boot)
-                        self.knob = guest and self.knob
-                    guest.anchor_regs = self.anchor(guest, context)
+                    self.guest.gdb.run_for(0.05)
+                    self.anchor(self.guest, context, fresh=True)
                 else:
+                    self.anchor(self.guest, context)
+                rec = self.inject_at(self.guest, variant, t, masked.get(t, False))
+                self.results.append(rec)
+                if rec['ok']:
                     self.log('ok %s %s (%s, %.2f s)' % (variant, rec['where'], rec['expect'],
                                                         rec['seconds']))
-            print('windows: variant %s: %d injections, %d failed, %.0f s' % (
+                    continue
+                nfail += 1
+                print('FAIL %s %s: %s' % (variant, rec['where'], '; '.join(rec['reasons'])),
+                      flush=True)
+                if rec.get('stuck') or rec.get('reboot'):
+                    # The guest state is not trusted any more: start afresh.
+                    self.guest.stop()
+                    self.guest = self.new_guest(boot)
+                    self.apply_mutant(self.guest)
+            print('windows: variant %-13s %3d injections, %d failed, %.0f s' % (
                 variant, len(todo), nfail, time.monotonic() - t0), flush=True)
 
     def targets(self, guest, variant):
@@ -1378,8 +1519,7 @@ class Runner:
             sym = 'exc_int3' if variant.endswith('int3') else 'exc_page_fault'
             # Kernel outer: the knob unmasked NMIs before the handler runs.
             # User outer: the int3 is the first trap, the #PF comes after its IRET.
-            masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob) \
-                or (variant == 'kernel-pf' and not self.knob)
+            masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob)
             return [sym], {sym: masked}
         order = self.trace(guest, variant)
         self.traces[variant] = [self.fmt(x) for x in order]
@@ -1417,6 +1557,8 @@ def main(argv=None):
     p.add_argument('--variants', default='', help='only these variants (comma list)')
     p.add_argument('--no-icount', dest='icount', action='store_false',
                    help='run without -icount (not deterministic)')
+    p.add_argument('--icount-sleep', default='on', choices=('on', 'off'),
+                   help='-icount sleep= (off warps the clock at single steps)')
     p.add_argument('--boot-timeout', type=float, default=180)
     p.add_argument('--step-timeout', type=float, default=30,
                    help='seconds for the guest to reach a point')
@@ -1424,6 +1566,8 @@ def main(argv=None):
                    help='let the guest run and re-pick the context every N injections')
     p.add_argument('--no-copy', dest='copy', action='store_false',
                    help='use the inputs in place (default: snapshot them into --out)')
+    p.add_argument('--mutant', choices=sorted(Runner.MUTANTS),
+                   help='break the entry code in the guest on purpose (checks the checker)')
     p.add_argument('-v', '--verbose', action='store_true')
     args = p.parse_args(argv)
     args.boots = [x for x in args.boots.split(',') if x]
