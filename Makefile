@@ -12,7 +12,7 @@ SECONDS ?= 30
 TORTURE_SECONDS ?= 600
 
 .PHONY: all run check deps tree kernel base-kernel ksft initramfs export \
-	torture torture-base model bisect boot lab-test clean distclean help
+	torture torture-base model windows bisect boot lab-test clean distclean help
 
 all: help
 
@@ -57,6 +57,10 @@ torture-base: deps tree kernel ksft initramfs
 
 model:
 	bash model/run.sh
+
+# A nested NMI at every instruction of the NMI entry, through the gdbstub.
+windows: deps tree kernel ksft initramfs
+	$(PY) $(LAB)/windows.py --out $(B)/runs/windows
 
 # Build every patch of the series on its own (slow: one build per patch).
 bisect:

@@ -8,6 +8,8 @@ Parts (all run by default; --only picks some):
   ksft        tools/testing/selftests/x86, 64- and 32-bit, in the guest while
               the host injects NMIs; the console is scanned
   torture     a short torture run with all hazards; the console is scanned
+  windows     nested NMIs injected at 12 sampled instructions of the NMI entry
+              through the gdbstub (make windows sweeps them all)
 Expected failures (lab/expected-failures) are proven on the base kernel
 before they are counted as XFAIL.  The last line is "N passed, M failed".
 """
@@ -25,7 +27,7 @@ import report
 import results
 import scan
 
-PARTS = ('lab', 'checkpatch', 'model', 'ksft', 'torture')
+PARTS = ('lab', 'checkpatch', 'model', 'ksft', 'torture', 'windows')
 
 # Console lines a plan declares expected, with the reason.
 KSFT_ALLOW = [
@@ -124,7 +126,7 @@ def exit_note(directive):
 
 
 def part_ksft(t, args, expected):
-    b = lab.boot('series', 'ksft', 'check-ksft', nmi_rate=args.nmi_rate, timeout=1500,
+    b = lab.boot('series', 'ksft', 'check-ksft', nmi_rate=args.nmi_rate, timeout=2400,
                  allow=KSFT_ALLOW)
     got = b.results.test_map()
     t.add('PASS' if b.completed() else 'FAIL', 'boot:ksft',
@@ -222,6 +224,18 @@ def torture_base_fails(part, args):
     return b.results.torture.get(part + '_verdict') == 'FAIL'
 
 
+def part_windows(t):
+    out = os.path.join(lab.BUILD, 'runs', 'windows-sample')
+    r = subprocess.run([sys.executable, os.path.join(lab.LAB, 'windows.py'), '--sample', '12',
+                        '--out', out], capture_output=True, text=True)
+    line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.startswith('WINDOWS ')),
+                '')
+    print('      ' + (line or 'no WINDOWS line'))
+    ok = r.returncode == 0 and re.search(r' failures=0\b', line)
+    t.add('PASS' if ok else 'FAIL', 'windows:sample',
+          '' if ok else (line or r.stderr.strip()[-200:]))
+
+
 def main(args):
     parts = args.only or PARTS
     expected = expect.load()
@@ -240,6 +254,8 @@ def main(args):
             part_torture(t, args, expected)
         else:
             t.add('FAIL', 'torture', 'the series does not build nmi_torture.ko')
+    if 'windows' in parts:
+        part_windows(t)
     xfail = sum(1 for v, _, _ in t.rows if v == 'XFAIL')
     print()
     for v, name, note in t.rows:

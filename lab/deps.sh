@@ -8,7 +8,7 @@ pkgs=(
 	"$BASE_PKG=$BASE_VERSION"
 	build-essential gcc-multilib flex bison bc cpio kmod rsync xz-utils
 	libelf-dev libssl-dev ccache sparse codespell python3-ply
-	qemu-system-x86 busybox-static spin python3
+	qemu-system-x86 busybox-static spin python3 gdb binutils
 )
 
 missing=()

@@ -154,7 +154,8 @@ def main(argv=None):
     s.add_argument('--nmi-rate', type=float, default=200)
     s.add_argument('--torture-seconds', type=int, default=60)
     s.add_argument('--only', action='append', default=[],
-                   help='run only these parts (checkpatch, lab, model, ksft, torture)')
+                   help='run only these parts (lab, checkpatch, model, ksft, torture, '
+                   'windows)')
     s.set_defaults(fn=cmd_check)
 
     s = sub.add_parser('boot', help='boot one variant with one plan')

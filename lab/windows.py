@@ -2,60 +2,87 @@
 # SPDX-License-Identifier: GPL-2.0
 """Nested-NMI windows: stop an NMI at each instruction of asm_exc_nmi, inject another.
 
-For every instruction address of the 64-bit NMI entry (asm_exc_nmi, from
-the running kernel's code, i.e. vmlinux as its alternatives were patched at
-boot), an outer NMI is stopped exactly there through QEMU's gdbstub and a
-second NMI is injected (HMP "nmi" while stopped, then one single step with
-interrupts allowed: Qqemu.sstep=0x1).  The guest is then run until the outer
-NMI has returned to the context it interrupted, and the outcome is judged
-against what the entry code says must happen at that address:
+For every instruction address of the 64-bit NMI entry (asm_exc_nmi as the
+running kernel has it, i.e. vmlinux's code after the boot-time alternatives
+patching, disassembled with objdump), an outer NMI is stopped exactly there
+through QEMU's gdbstub (the GDB remote protocol, spoken here directly over
+the unix socket) and a second NMI is injected: HMP "nmi" while stopped, then
+one single step with interrupts allowed (Qqemu.sstep=0x1).  If NMIs are
+unmasked there, the step lands on asm_exc_nmi; otherwise it executes the
+instruction and the NMI stays pending.  The guest then runs, with
+breakpoints on asm_exc_nmi (every NMI delivery is recorded with its hardware
+frame) and on nmi_final_iret (the saved and working frames are checked),
+until the outer NMI has returned to the context it interrupted.  That
+return is caught on the IRETQ itself and stepped with interrupts held off,
+so the interrupted context is compared at the very instruction boundary
+the IRETQ returns to; one more step with interrupts allowed takes any NMI
+still pending, whose return is awaited the same way.
 
-  latched    NMIs are still masked by the hardware there: the injected NMI
-             is taken at the first point where an IRET unmasked them (after
-             the DEBUG_ENTRY unmask knob's IRET, after the outer's return to
-             user mode, after a trap's IRET in the handler ...)
-  nested     taken at once; the entry code redirects the outer's working
-             frame to nmi_repeat: nested count +1, one more handler run
-  ignored    taken at once inside [nmi_repeat, nmi_repeat_end) of a repeat:
+Expected outcome per address, from the entry code (Documentation/arch/x86/
+nmi-nesting.rst) and the path the outer NMI takes (traced by single steps
+first, in the same boot):
+
+  latched    NMIs still masked by the hardware there: the NMI is taken at
+             the first point an IRET unmasked them -- right after the
+             DEBUG_ENTRY unmask knob's IRETQ (nested there: +1 nested, +1
+             repeat), after a nested NMI's IRETQ, after the return to user
+             mode (a new user-mode NMI), after a trap's IRET in the handler
+  nested     taken at once; the outer's working frame is redirected to
+             nmi_repeat: nested +1, one more handler run (repeats +1)
+  ignored    taken at once in [nmi_repeat, nmi_repeat_end) of a repeat:
              nothing changes, the handler runs anyway
-  first      taken at once, but it is a new first NMI (the user path after
-             its handler unmasked NMIs)
+  first      taken at once but a new first NMI on the IST stack (the user
+             path after its handler unmasked NMIs)
   c-latch    a first NMI on the IST stack while the user path's handler runs
              on the thread stack: exc_nmi's latch holds it back (latched +1)
 
-Checks after every injection: every NMI was delivered exactly where expected
-(hardware frame RIP/CS), the nested NMI returned to the very instruction it
-interrupted with all registers intact, the working frame was redirected (or
-not) as expected, the outer's saved frame (top-160..top-128) held the
-interrupted context at every final IRETQ, the counters (NMI count,
-nmi_stats nested/repeats/latched) moved by exactly the expected amounts, the
-entry's stack slots are back to zero, and the interrupted context's
-registers (GPRs, RFLAGS, segments and bases, CR2, CR3) are identical after
-the outer NMI returned there.
+Checks after every injection: each NMI was taken exactly where expected
+(hardware frame RIP/CS), with the registers of the context it interrupted;
+a nested NMI returned to the very instruction it interrupted with all
+registers intact and redirected (or left alone) the outer's working frame;
+the outer's saved frame (top-160..top-128) held the interrupted context at
+every final IRETQ and was never touched by a nested NMI; the NMI count and
+nmi_stats nested/repeats/latched moved by exactly the expected amounts; the
+entry's stack slots are back to zero; the interrupted context's registers
+(GPRs, RFLAGS, segments and bases, CR2, CR3) are identical when the outer
+NMI returns there.  At the end of each boot its console must show no oops,
+warning, lockdep report or lockup (unknown-NMI lines are expected: the
+injected NMIs have no source).
 
-Outer contexts (variants), each in the boot that provides it:
+Variants (outer contexts) and the boots providing them (-smp 1, CPU 0
+receives the host's NMIs; lab.unmask_early=1 in all):
 
-  idle boot (plan smoke, kernel idle):
-    kernel         outer NMI from kernel mode, first pass
-    repeat         nested NMI at the first unmasked instruction, then the
-                   target in the repeat pass (the handler's rerun)
-    nested         target inside the nested NMI itself (at the first
-                   unmasked instruction: test 2)
+  idle (plan smoke; outer interrupts default_idle_call):
+    kernel         outer NMI from kernel mode, target in its first pass
+    repeat         a nested NMI at the first unmasked instruction makes the
+                   outer repeat; target in the repeat pass
+    nested         target inside that nested NMI (it took test 2)
     nested-final   target inside a nested NMI that hit nmi_final_iret (test 3)
     nested-repeat  target inside a nested NMI that hit nmi_repeat (test 1)
-  user boot (plan ksft running nmi_regs_64: a user-mode spin loop):
+  user (plan ksft running nmi_regs_64: user-mode loop with known registers):
     user           outer NMI from user mode: the user path, masked throughout
-  hazard boot (plan torture, no NMI sources, hazards int3,pf in the handler):
-    user-hz        outer NMI from user mode whose handler takes an int3 and a
-                   #PF: their IRETs unmask NMIs, the C-level latch holds the
-                   nested NMI back
+  hazard (plan torture, no NMI sources, hazards int3,pf in every handler
+  run; user load from the NMI selftests):
+    user-hz        outer from user mode; its handler's int3 IRET unmasks
+                   NMIs: the nested NMI is held back by the C-level latch
     kernel-int3, kernel-pf, user-int3, user-pf
-                   target inside exc_int3 / exc_page_fault taken by the outer
-                   NMI's handler
+                   target inside exc_int3 / exc_page_fault taken by the
+                   outer NMI's handler
+    kernel-gap     outer interrupts the first instruction of entry_SYSCALL_64
+                   (user GS base, user RSP -- pointed into the NMI stack by
+                   nmi_syscall_rsp_64 when possible)
+  hazard-pti (the same with pti=on nofsgsbase: the CR3 switches and the
+  SWAPGS exit test become live code):
+    kernel/pti, user-hz/pti, kernel-gap/pti
+
+Timing: -icount shift=0,align=off,sleep=on (see Guest.start for why not
+sleep=off).  --mutant breaks one rule of the entry code in the guest's
+memory after boot, to show that the checks catch it.
 
 Usage: windows.py [--sample N] [--kernel bzImage] [--vmlinux vmlinux]
-Last line: WINDOWS covered=<n> total=<n> failures=<n>; exit status 0 only
-when nothing failed.
+Last line: WINDOWS covered=<n> total=<n> failures=<n> (total: instruction
+addresses of asm_exc_nmi over the boots run, plus the two trap windows);
+exit status 0 only when nothing failed.
 """
 
 import argparse
@@ -404,7 +431,8 @@ def expect_for(variant, addr, layout, knob, masked):
     point), so it is a property of the code, not of the observation.
     """
     L = layout
-    if variant == 'kernel':
+    variant = base_variant(variant)
+    if variant in ('kernel', 'kernel-gap'):
         if masked:
             if knob:
                 return Expect('latched', [L.label1], nmi=2, nested=1, repeats=1)
@@ -441,6 +469,11 @@ def expect_for(variant, addr, layout, knob, masked):
             return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
         return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
     raise ValueError(variant)
+
+
+def base_variant(variant):
+    """'kernel-gap/pti' -> 'kernel-gap': the same scenario in another boot."""
+    return variant.split('/')[0]
 
 
 def delivery_matches(want, got, ctx):
@@ -492,9 +525,9 @@ def sample_addresses(classified, n):
     """Deterministic subset of n addresses, spread over the regions.
 
     classified: [(address, region)] in address order.  Round robin over the
-    regions in order; inside a region, evenly spaced positions, first ones
-    first (0, 1/2, 1/4, 3/4, ...), so that each region contributes its ends
-    and middle before anything else.
+    regions in order; inside a region, both ends first, then the middle, the
+    quarters and so on, so that each region contributes its first and last
+    instruction before anything else.
     """
     if n <= 0:
         return []
@@ -507,22 +540,23 @@ def sample_addresses(classified, n):
         by_region[r].append(a)
 
     def spread(lst):
+        # Both ends, then the middle, then the quarters, ...
         m = len(lst)
-        idx = []
-        seen = set()
-        k = 1
-        while len(idx) < m:
-            for j in range(k):
-                p = min(m - 1, (2 * j + 1) * m // (2 * k)) if k > 1 else 0
-                if p not in seen:
-                    seen.add(p)
-                    idx.append(p)
+        idx, seen = [], set()
+
+        def add(p):
+            if 0 <= p < m and p not in seen:
+                seen.add(p)
+                idx.append(p)
+        add(0)
+        add(m - 1)
+        k = 2
+        while len(idx) < m and k <= 2 * m:
+            for j in range(1, k, 2):
+                add(j * (m - 1) // k)
             k *= 2
-            if k > 4 * m:
-                for p in range(m):
-                    if p not in seen:
-                        seen.add(p)
-                        idx.append(p)
+        for p in range(m):
+            add(p)
         return [lst[p] for p in idx]
 
     queues = {r: spread(v) for r, v in by_region.items()}
@@ -630,9 +664,18 @@ class Gdb:
             docs += self._xml_docs(inc, seen)
         return docs
 
+    def _raw(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise LabError('gdbstub: %s (QEMU gone?)' % e)
+
+    def interrupt(self):
+        self._raw(b'\x03')
+
     def send(self, payload):
         data = payload.encode('latin1')
-        self.sock.sendall(b'$' + data + b'#%02x' % (sum(data) & 0xff))
+        self._raw(b'$' + data + b'#%02x' % (sum(data) & 0xff))
         self.packets += 1
 
     def recv(self, timeout=60.0):
@@ -644,12 +687,14 @@ class Gdb:
                 if j >= 0 and len(self.buf) >= j + 3:
                     data = self.buf[i + 1:j]
                     self.buf = self.buf[j + 3:]
-                    self.sock.sendall(b'+')
+                    self._raw(b'+')
                     return data.decode('latin1')
             try:
                 d = self.sock.recv(65536)
             except socket.timeout:
                 raise Stuck('gdbstub: no reply in %.0f s' % timeout)
+            except OSError as e:
+                raise LabError('gdbstub: %s (QEMU gone?)' % e)
             if not d:
                 raise LabError('gdbstub: connection closed (QEMU gone?)')
             self.buf += d
@@ -713,7 +758,7 @@ class Gdb:
         try:
             r = self.recv(timeout)
         except Stuck:
-            self.sock.sendall(b'\x03')
+            self.interrupt()
             r = self.recv(30)
             kind = parse_stop(r)
             if kind == ('signal', 5):       # hit just as we interrupted
@@ -731,7 +776,7 @@ class Gdb:
             r = self.recv(seconds)
             return parse_stop(r)
         except Stuck:
-            self.sock.sendall(b'\x03')
+            self.interrupt()
             return parse_stop(self.recv(30))
 
 
@@ -749,6 +794,11 @@ BOOTS = {
                'append': ['lab.torture=duration=0:ipi_rate=0:ext_rate=0:hazards=int3,pf',
                           'lab.unmask_early=1']},
 }
+# The same with page table isolation forced on and without FSGSBASE: the
+# alternatives then patch in the CR3 switches and the SWAPGS test of the
+# NMI exit, which the default boot leaves as dead code.
+BOOTS['hazard-pti'] = dict(BOOTS['hazard'],
+                           append=BOOTS['hazard']['append'] + ['pti=on', 'nofsgsbase'])
 
 
 class Guest:
@@ -790,9 +840,9 @@ class Guest:
         cmd = vm.qemu_command(vm.parse_args(argv), self.outdir)
         with open(os.path.join(self.outdir, 'qemu-cmdline.txt'), 'w') as f:
             f.write(' '.join(cmd) + '\n')
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=open(os.path.join(self.outdir, 'qemu.log'), 'w'),
-                                     stderr=subprocess.STDOUT)
+        with open(os.path.join(self.outdir, 'qemu.log'), 'w') as qlog:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qlog,
+                                         stderr=subprocess.STDOUT)
         self.gdb = Gdb(os.path.join(self.outdir, 'gdb.sock'))
         if not self.gdb.phys:
             raise LabError('gdbstub has no Qqemu.PhyMemMode')
@@ -816,7 +866,7 @@ class Guest:
                 raise LabError('%s boot: no %r in %.0f s' % (
                     self.boot_name, spec['marker'].decode(), self.args.boot_timeout))
         time.sleep(0.3)
-        self.gdb.sock.sendall(b'\x03')
+        self.gdb.interrupt()
         self.gdb.recv(30)
         self.boot_seconds = time.monotonic() - t0
         self._setup_memory()
@@ -886,6 +936,14 @@ class Guest:
         self.bps = addrs
 
 
+class ProblemList(list):
+    """Problems of one scenario: each distinct message once, at most 12."""
+
+    def append(self, msg):
+        if msg not in self and len(self) < 12:
+            super().append(msg)
+
+
 class Scenario:
     """One outer NMI and what is injected into it, run on a Guest."""
 
@@ -897,12 +955,12 @@ class Scenario:
         self.L = L
         self.observers = {L.start, L.final}
         self.deliveries = []
-        self.problems = []
         self.ist_ctx = []
         self.final_irets = []
         self.known = {}
         self.regs = None
         self.pending_final = None
+        self.problems = ProblemList()
 
     # -- stepping with observation --
     def refresh(self):
@@ -1105,7 +1163,6 @@ class Runner:
         self.args = args
         self.results = []
         self.top = None
-        self.fmt_cache = {}
         self.traces = {}
         self.reboots = 0
         self.guest = None
@@ -1127,7 +1184,7 @@ class Runner:
         self.syms = parse_nm(out)
         need = ('asm_exc_nmi', 'nmi_repeat', 'nmi_repeat_end', 'nmi_final_iret',
                 'init_top_pgt', 'linux_banner', '__per_cpu_offset', 'nmi_stats', 'irq_stat',
-                'exc_nmi', 'default_idle_call', 'exc_int3', 'exc_page_fault')
+                'exc_nmi', 'default_idle_call', 'exc_int3', 'exc_page_fault', 'entry_SYSCALL_64')
         miss = [n for n in need if n not in self.syms]
         if miss:
             raise LabError('vmlinux lacks %s' % ', '.join(miss))
@@ -1143,9 +1200,10 @@ class Runner:
         self.iret_sites = {self.syms['nmi_final_iret'][0]}
         if 'native_irq_return_iret' in self.syms:
             self.iret_sites.add(self.syms['native_irq_return_iret'][0])
-        dump = subprocess.run(['objdump', '-s', '--start-address=%#x' % self.syms['linux_banner'][0],
-                               '--stop-address=%#x' % (self.syms['linux_banner'][0] + 48),
-                               a.vmlinux], check=True, capture_output=True, text=True).stdout
+        banner = self.syms['linux_banner'][0]
+        dump = subprocess.run(['objdump', '-s', '--start-address=%#x' % banner,
+                               '--stop-address=%#x' % (banner + 48), a.vmlinux],
+                              check=True, capture_output=True, text=True).stdout
         hexes = ''.join(''.join(l.split()[1:5]) for l in dump.splitlines()
                         if re.match(r'^ [0-9a-f]+ ', l))
         a.banner = bytes.fromhex(hexes)[:48]
@@ -1188,6 +1246,25 @@ class Runner:
             if (r['cs'] & 3) != 0:
                 raise LabError('idle anchor not in kernel mode')
             return r
+        if context == 'gap':
+            # The first instruction of the SYSCALL entry: kernel mode with the
+            # user's GS base and RSP (nmi_syscall_rsp_64 points RSP into the
+            # NMI stack there, the CVE-2015-3291 setting).  Prefer such a stop.
+            entry = self.syms['entry_SYSCALL_64'][0]
+            guest.set_bps({entry})
+            r = None
+            for i in range(200):
+                if not gdb.cont(20):
+                    raise LabError('entry_SYSCALL_64 not reached')
+                r = gdb.regs()
+                nmi_stack = self.top is not None and \
+                    self.top - 0x2000 <= r['rsp'] < self.top
+                if nmi_stack or i >= 50:
+                    break
+                gdb.step()
+            guest.set_bps(set())
+            self.log('anchor gap: rsp %#x' % r['rsp'])
+            return r
         want = 3 if context == 'user' else 0
         L = self.layout
 
@@ -1215,17 +1292,18 @@ class Runner:
         the path of interest, in order, until that path is left."""
         S = Scenario(self, guest)
         L = self.layout
+        name, variant = variant, base_variant(variant)
         S.refresh()
         p0 = dict(S.regs)
         if not S.inject():
-            raise LabError('%s: outer NMI not taken' % variant)
+            raise LabError('%s: outer NMI not taken' % name)
         end_pred = self.prelude(S, variant, p0)
         order = []
         guest.set_bps(S.observers)
         deadline = time.monotonic() + 120
         while end_pred is None or not end_pred():
             if time.monotonic() > deadline:
-                raise Stuck('trace %s did not end' % variant)
+                raise Stuck('trace %s did not end' % name)
             pc = S.pc
             if not L.start <= pc < L.end:
                 raise LabError('trace %s left asm_exc_nmi at %s' % (variant, self.fmt(pc)))
@@ -1253,7 +1331,8 @@ class Runner:
         """Bring the outer NMI (just delivered, S at asm_exc_nmi) to where the
         variant's target path starts; returns the predicate that ends that path."""
         L = self.layout
-        if variant in ('kernel', 'user', 'user-hz', 'kernel-int3', 'kernel-pf',
+        variant = base_variant(variant)
+        if variant in ('kernel', 'kernel-gap', 'user', 'user-hz', 'kernel-int3', 'kernel-pf',
                        'user-int3', 'user-pf'):
             return None         # the path ends with the outer's return
         S.run_until(S.at(L.label1), [L.label1], 'label 1 (after the unmask knob)')
@@ -1341,7 +1420,8 @@ class Runner:
                     if sl1['saved'] != sl0['saved']:
                         S.problems.append('the nested NMI changed the saved frame: %s -> %s' % (
                             self.ffmt(sl0['saved']), self.ffmt(sl1['saved'])))
-                    if variant in ('kernel', 'repeat', 'kernel-int3', 'kernel-pf') and \
+                    if base_variant(variant) in ('kernel', 'kernel-gap', 'repeat', 'kernel-int3',
+                                   'kernel-pf') and \
                             sl1['saved'] != frame([p0['rip'], p0['cs'], p0['eflags'],
                                                    p0['rsp'], p0['ss']]):
                         S.problems.append('saved frame %s is not the interrupted context' %
@@ -1366,8 +1446,8 @@ class Runner:
         ctx = {'outer_rip': p0['rip'], 'range': (L.start, L.end), 'fmt': self.fmt}
         reasons = judge(exp, obs, ctx)
         rec.update({'ok': not reasons, 'reasons': reasons, 'delta': delta_all,
-                    'deliveries': [self.fmt(d['rip']) for d in S.deliveries],
-                    'final_irets': [self.fmt(a) for a in S.final_irets],
+                    'deliveries': [self.fmt(d['rip']) for d in S.deliveries[:16]],
+                    'final_irets': [self.fmt(a) for a in S.final_irets[:16]],
                     'seconds': round(time.monotonic() - t0, 3), 'stuck': stuck,
                     'reboot': bool(stuck) or any('registers' in x or 'slots' in x
                                                  for x in reasons)})
@@ -1375,12 +1455,18 @@ class Runner:
 
     # -- the whole run --
     def variants_of(self, boot):
+        if boot == 'hazard-pti':
+            return ['kernel/pti', 'user-hz/pti', 'kernel-gap/pti']
         return {'idle': ['kernel', 'repeat', 'nested', 'nested-final', 'nested-repeat'],
                 'user': ['user'],
-                'hazard': ['user-hz', 'kernel-int3', 'kernel-pf', 'user-int3', 'user-pf']}[boot]
+                'hazard': ['user-hz', 'kernel-int3', 'kernel-pf', 'user-int3', 'user-pf',
+                           'kernel-gap']}[boot]
 
     @staticmethod
     def context_of(variant):
+        variant = base_variant(variant)
+        if variant == 'kernel-gap':
+            return 'gap'
         return 'user' if variant.startswith('user') else 'kernel'
 
     def new_guest(self, boot):
@@ -1390,42 +1476,87 @@ class Runner:
         g.start()
         return g
 
+    # Console findings that fail a boot.  The injected NMIs are unclaimed by
+    # design, so "unknown reason" lines are expected here.
+    CONSOLE_KINDS = ('oops', 'warn', 'lockdep', 'lockup')
+
+    def retire(self, guest):
+        """Let the guest run a moment (deferred printk, lockdep, RCU), stop
+        it and scan its console: an oops or a warning anywhere in the boot
+        is a failure of that boot."""
+        import scan
+        try:
+            if guest.proc and guest.proc.poll() is None and guest.gdb:
+                guest.set_bps(set())
+                guest.gdb.run_for(1.0)
+        except (LabError, Stuck, OSError):
+            pass
+        guest.stop()
+        try:
+            found = scan.scan_file(os.path.join(guest.outdir, 'console.log'))
+        except OSError:
+            return
+        lines = [l for k in self.CONSOLE_KINDS for l in found.get(k, [])]
+        if lines:
+            print('FAIL %s console: %s' % (guest.boot_name, ' | '.join(lines[:3])), flush=True)
+            self.results.append({'variant': guest.boot_name, 'where': 'console', 'addr': None,
+                                 'ok': False, 'reasons': ['console of %s: %s' % (
+                                     os.path.basename(guest.outdir), ' | '.join(lines[:5]))]})
+
     def log(self, msg):
         if self.args.verbose:
             print(msg, flush=True)
 
     def run(self):
+        """All boots in turn; returns {address: {'text', 'live'}} of every
+        instruction of asm_exc_nmi seen in any boot's code."""
         a = self.args
         self.prepare()
-        boots = [b for b in ('idle', 'user', 'hazard') if b in a.boots]
-        windows = None
-        self.knob = None
-        for boot in boots:
+        self.windows = {}
+        self.layouts = {}
+        self.selected = set()
+        for boot in a.boots:
             t0 = time.monotonic()
             try:
                 self.guest = self.new_guest(boot)
                 print('windows: %s boot ready in %.0f s' % (boot, self.guest.boot_seconds),
                       flush=True)
-                if windows is None:
-                    self.live_layout(self.guest)
-                    L = self.layout
-                    windows = L.addresses()
-                    if a.sample:
-                        live = [(x, L.region(x)) for x in windows if x in L.live]
-                        self.selected = set(sample_addresses(live, a.sample))
-                    else:
-                        self.selected = set(windows)
+                self.live_layout(self.guest)
+                self.layouts[boot] = self.layout
+                self.add_windows(boot)
                 self.run_boot(boot)
             except (LabError, Stuck) as e:
-                print('windows: %s boot: %s' % (boot, e), flush=True)
+                print('FAIL %s boot: %s' % (boot, e), flush=True)
                 self.results.append({'variant': boot, 'where': 'boot', 'ok': False,
                                      'reasons': ['%s boot: %s' % (boot, e)], 'addr': None})
             finally:
                 if self.guest:
-                    self.guest.stop()
+                    self.retire(self.guest)
                     self.guest = None
             print('windows: %s boot done in %.0f s' % (boot, time.monotonic() - t0), flush=True)
-        return windows
+        return self.windows
+
+    def add_windows(self, boot):
+        """Record this boot's instructions; pick the ones to inject at."""
+        L = self.layout
+        known_live = {x for x, w in self.windows.items() if w['live']}
+        for i in L.insns:
+            w = self.windows.setdefault(i.addr, {'text': i.text, 'live': False})
+            w['live'] = w['live'] or i.addr in L.live
+        if not self.args.sample:
+            self.selected |= set(L.addresses())
+            return
+        # The first code layout gets a sample of its live code; a boot whose
+        # alternatives differ (pti=on, nofsgsbase) one of what only it runs.
+        fresh = [(x, L.region(x)) for x in L.addresses()
+                 if x in L.live and x not in known_live]
+        if not fresh:
+            return
+        n = self.args.sample if not self.selected else max(1, self.args.sample // 2)
+        pick = sample_addresses(fresh, n)
+        self.selected |= set(pick)
+        print('windows: %s boot: sample of %d: %s' % (
+            boot, len(pick), ' '.join(self.fmt(x) for x in pick)), flush=True)
 
     def learn(self, guest):
         """The NMI stack top and the unmask knob, from one plain NMI."""
@@ -1455,7 +1586,12 @@ class Runner:
         if name == 'no-repeat-test':
             a, new = L.test1_jcc, b'\x66\x90'
         elif name == 'no-final-test':
-            a, new = L.test3_jcc, b'\x66\x90'
+            # jne .Lnmi_first -> jmp .Lnmi_first (short forms, same displacement)
+            a = L.test3_jcc
+            old = guest.kread(a, 2)
+            if not 0x70 <= old[0] <= 0x7f:
+                raise LabError('mutant: test 3 is not a short jcc')
+            new = b'\xeb' + old[1:2]
         elif name == 'no-nested-count':
             inc = [i for i in L.insns if L.lnmi_nested <= i.addr < L.nested_iret and
                    i.mnem.startswith('inc')]
@@ -1477,24 +1613,43 @@ class Runner:
             if a.variants and variant not in a.variants:
                 continue
             context = self.context_of(variant)
-            self.anchor(self.guest, context)
-            if self.knob is None:
-                self.learn(self.guest)
-            if not self.knob and variant in ('repeat', 'nested', 'nested-final',
-                                             'nested-repeat'):
-                continue
             t0 = time.monotonic()
-            self.anchor(self.guest, context)
-            targets, masked = self.targets(self.guest, variant)
+            try:
+                self.anchor(self.guest, context)
+                if self.top is None:
+                    self.learn(self.guest)
+                self.knob = self.guest.kread64(self.top - SLOT_UNMASK)[0]
+                if not self.knob and base_variant(variant) in ('repeat', 'nested', 'nested-final',
+                                                 'nested-repeat'):
+                    continue
+                self.anchor(self.guest, context)
+                targets, masked = self.targets(self.guest, variant)
+            except (LabError, Stuck) as e:
+                # The path itself could not be run: a failure of the variant.
+                print('FAIL %s trace: %s' % (variant, e), flush=True)
+                self.results.append({'variant': variant, 'boot': boot, 'addr': None,
+                                     'where': 'trace', 'ok': False,
+                                     'reasons': ['trace: %s' % e]})
+                self.retire(self.guest)
+                self.guest = self.new_guest(boot)
+                self.apply_mutant(self.guest)
+                continue
             todo = [t for t in targets if isinstance(t, str) or t in self.selected]
             nfail = 0
             for i, t in enumerate(todo):
-                if i and i % a.reanchor == 0:
-                    self.guest.gdb.run_for(0.05)
-                    self.anchor(self.guest, context, fresh=True)
-                else:
-                    self.anchor(self.guest, context)
-                rec = self.inject_at(self.guest, variant, t, masked.get(t, False))
+                try:
+                    if i and i % a.reanchor == 0:
+                        self.guest.gdb.run_for(0.05)
+                        self.anchor(self.guest, context, fresh=True)
+                    else:
+                        self.anchor(self.guest, context)
+                    rec = self.inject_at(self.guest, variant, t, masked.get(t, False))
+                except (LabError, Stuck) as e:
+                    # The guest died or the stub failed under this injection.
+                    addr = self.syms[t][0] if isinstance(t, str) else t
+                    rec = {'variant': variant, 'boot': boot, 'addr': addr,
+                           'where': self.fmt(addr), 'ok': False, 'reboot': True,
+                           'reasons': ['guest lost: %s' % e]}
                 self.results.append(rec)
                 if rec['ok']:
                     self.log('ok %s %s (%s, %.2f s)' % (variant, rec['where'], rec['expect'],
@@ -1505,7 +1660,7 @@ class Runner:
                       flush=True)
                 if rec.get('stuck') or rec.get('reboot'):
                     # The guest state is not trusted any more: start afresh.
-                    self.guest.stop()
+                    self.retire(self.guest)
                     self.guest = self.new_guest(boot)
                     self.apply_mutant(self.guest)
             print('windows: variant %-13s %3d injections, %d failed, %.0f s' % (
@@ -1515,20 +1670,21 @@ class Runner:
         """The variant's targets (addresses from a trace of its path, or trap
         symbols) and, per target, whether NMIs are masked there."""
         L = self.layout
+        name, variant = variant, base_variant(variant)
         if variant in ('kernel-int3', 'kernel-pf', 'user-int3', 'user-pf'):
             sym = 'exc_int3' if variant.endswith('int3') else 'exc_page_fault'
             # Kernel outer: the knob unmasked NMIs before the handler runs.
             # User outer: the int3 is the first trap, the #PF comes after its IRET.
             masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob)
             return [sym], {sym: masked}
-        order = self.trace(guest, variant)
-        self.traces[variant] = [self.fmt(x) for x in order]
+        order = self.trace(guest, name)
+        self.traces[name] = [self.fmt(x) for x in order]
         seen = []
         for x in order:
             if x not in seen:
                 seen.append(x)
         masked = {}
-        if variant == 'kernel':
+        if variant in ('kernel', 'kernel-gap'):
             unmask_at = order.index(L.label1) if (self.knob and L.label1 in order) else len(order)
             for i, x in enumerate(order):
                 masked.setdefault(x, i < unmask_at)
@@ -1551,9 +1707,11 @@ def main(argv=None):
     p.add_argument('--initrd', default=os.path.join(b, 'initramfs-series.cpio.gz'))
     p.add_argument('--out', default=os.path.join(b, 'runs/windows'))
     p.add_argument('--sample', type=int, default=0,
-                   help='only N addresses (deterministic subset), every variant')
-    p.add_argument('--boots', default='idle,user,hazard',
-                   help='boots to run: idle (kernel variants), user, hazard')
+                   help='only N addresses (a deterministic subset spread over the regions '
+                   'of the code), in every variant that reaches them; plus N/2 of the '
+                   'addresses only the hazard-pti boot makes live')
+    p.add_argument('--boots', default='idle,user,hazard,hazard-pti',
+                   help='boots to run, in order: ' + ', '.join(BOOTS))
     p.add_argument('--variants', default='', help='only these variants (comma list)')
     p.add_argument('--no-icount', dest='icount', action='store_false',
                    help='run without -icount (not deterministic)')
@@ -1571,6 +1729,9 @@ def main(argv=None):
     p.add_argument('-v', '--verbose', action='store_true')
     args = p.parse_args(argv)
     args.boots = [x for x in args.boots.split(',') if x]
+    for b in args.boots:
+        if b not in BOOTS:
+            p.error('unknown boot %s (known: %s)' % (b, ', '.join(BOOTS)))
     args.variants = [x for x in args.variants.split(',') if x]
     os.makedirs(args.out, exist_ok=True)
     if args.copy:
@@ -1594,38 +1755,38 @@ def main(argv=None):
         print('windows: %s' % e, file=sys.stderr)
         print('WINDOWS covered=0 total=0 failures=1')
         return 2
-    windows = windows or []
-    extra = ['exc_int3', 'exc_page_fault'] if 'hazard' in args.boots else []
+    windows = windows or {}
+    extra = ['exc_int3', 'exc_page_fault'] if any(b.startswith('hazard') for b in args.boots) \
+        else []
     total = len(windows) + len(extra)
     covered = set()
     for rec in r.results:
         if rec.get('addr') is not None:
             covered.add(rec['addr'])
     failures = [x for x in r.results if not x['ok']]
-    L = getattr(r, 'layout', None)
     summary = {'total': total, 'covered': len(covered), 'failures': len(failures),
                'seconds': round(time.monotonic() - t0, 1),
-               'layout': L.describe() if L else None,
+               'layouts': {b: L.describe() for b, L in getattr(r, 'layouts', {}).items()},
                'static_only': [r.fmt(x) for x in getattr(r, 'static_only', [])],
                'knob': r.knob, 'traces': r.traces, 'results': r.results}
     with open(os.path.join(args.out, 'windows.json'), 'w') as f:
         json.dump(summary, f, indent=1, default=str)
-    if L:
-        per = {}
-        for rec in r.results:
-            v = per.setdefault(rec['variant'], [0, 0, set()])
-            v[0] += 1
-            v[1] += not rec['ok']
-            if rec.get('addr') is not None:
-                v[2].add(rec['addr'])
-        for v, (n, nf, ad) in per.items():
-            print('windows: %-14s injections=%d addresses=%d failures=%d' % (v, n, len(ad), nf))
-        notcov = [x for x in windows if x not in covered and (not args.sample or
-                                                              x in r.selected)]
-        for x in notcov:
-            why = 'dead code (alternative not taken at boot)' if x not in L.live else \
-                'not on any path exercised here'
-            print('windows: not covered %s (%s): %s' % (r.fmt(x), L.by_addr[x].text, why))
+    per = {}
+    for rec in r.results:
+        v = per.setdefault(rec['variant'], [0, 0, set()])
+        v[0] += 1
+        v[1] += not rec['ok']
+        if rec.get('addr') is not None:
+            v[2].add(rec['addr'])
+    for v, (n, nf, ad) in per.items():
+        print('windows: %-18s injections=%-3d addresses=%-3d failures=%d' % (v, n, len(ad), nf))
+    for x in sorted(windows):
+        if x in covered or (args.sample and x not in r.selected):
+            continue
+        w = windows[x]
+        why = 'not on any path exercised here' if w['live'] else \
+            'dead code in every boot run (alternative not patched in)'
+        print('windows: not covered %s (%s): %s' % (r.fmt(x), w['text'], why))
     for rec in failures:
         print('FAIL %s %s: %s' % (rec['variant'], rec['where'], '; '.join(rec['reasons'])))
     print('windows: %.0f s, details in %s' % (time.monotonic() - t0,

@@ -3,7 +3,7 @@
 # lab.test_timeout= bounds each one (seconds).  A test's own output goes to the
 # results channel as KTAP diagnostics, prefixed with "# ".
 tests=$(arg lab.tests all)
-tmo=$(arg lab.test_timeout 300)
+tmo=$(arg lab.test_timeout 600)
 if [ "$tests" = all ]; then
 	tests=$(cd /ksft && ls)
 else

@@ -1,0 +1,519 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of lab/windows.py's pure parts: disassembly, layout,
+expected outcomes, verdicts, sampling and the gdb protocol helpers."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import windows as W  # noqa: E402
+
+# objdump -d --no-show-raw-insn of asm_exc_nmi from a series build (static
+# code, before the boot-time alternatives patching).
+ASM_EXC_NMI = """ffffffff814013c0 <asm_exc_nmi>:
+ffffffff814013c0:\tnop
+ffffffff814013c1:\tnop
+ffffffff814013c2:\tnop
+ffffffff814013c3:\tcld
+ffffffff814013c4:\tpush   %rdx
+ffffffff814013c5:\ttestb  $0x3,0x10(%rsp)
+ffffffff814013ca:\tje     ffffffff81401479 <asm_exc_nmi+0xb9>
+ffffffff814013d0:\tswapgs
+ffffffff814013d3:\tnop
+ffffffff814013d4:\tnop
+ffffffff814013d5:\tnop
+ffffffff814013d6:\tjmp    ffffffff814013ea <asm_exc_nmi+0x2a>
+ffffffff814013d8:\tmov    %cr3,%rdx
+ffffffff814013db:\tnop
+ffffffff814013dc:\tnop
+ffffffff814013dd:\tnop
+ffffffff814013de:\tnop
+ffffffff814013df:\tnop
+ffffffff814013e0:\tand    $0xffffffffffffe7ff,%rdx
+ffffffff814013e7:\tmov    %rdx,%cr3
+ffffffff814013ea:\tmov    %rsp,%rdx
+ffffffff814013ed:\tmov    %gs:0x7ec2b423(%rip),%rsp        # 2c818 <pcpu_hot+0x18>
+ffffffff814013f5:\tpush   0x28(%rdx)
+ffffffff814013f8:\tpush   0x20(%rdx)
+ffffffff814013fb:\tpush   0x18(%rdx)
+ffffffff814013fe:\tpush   0x10(%rdx)
+ffffffff81401401:\tpush   0x8(%rdx)
+ffffffff81401404:\tpush   $0xffffffffffffffff
+ffffffff81401406:\tpush   %rdi
+ffffffff81401407:\tpush   %rsi
+ffffffff81401408:\tpush   (%rdx)
+ffffffff8140140a:\tpush   %rcx
+ffffffff8140140b:\tpush   %rax
+ffffffff8140140c:\tpush   %r8
+ffffffff8140140e:\tpush   %r9
+ffffffff81401410:\tpush   %r10
+ffffffff81401412:\tpush   %r11
+ffffffff81401414:\tpush   %rbx
+ffffffff81401415:\tpush   %rbp
+ffffffff81401416:\tpush   %r12
+ffffffff81401418:\tpush   %r13
+ffffffff8140141a:\tpush   %r14
+ffffffff8140141c:\tpush   %r15
+ffffffff8140141e:\txor    %esi,%esi
+ffffffff81401420:\txor    %edx,%edx
+ffffffff81401422:\txor    %ecx,%ecx
+ffffffff81401424:\txor    %r8d,%r8d
+ffffffff81401427:\txor    %r9d,%r9d
+ffffffff8140142a:\txor    %r10d,%r10d
+ffffffff8140142d:\txor    %r11d,%r11d
+ffffffff81401430:\txor    %ebx,%ebx
+ffffffff81401432:\txor    %ebp,%ebp
+ffffffff81401434:\txor    %r12d,%r12d
+ffffffff81401437:\txor    %r13d,%r13d
+ffffffff8140143a:\txor    %r14d,%r14d
+ffffffff8140143d:\txor    %r15d,%r15d
+ffffffff81401440:\tjmp    ffffffff81401457 <asm_exc_nmi+0x97>
+ffffffff81401442:\tmov    $0x48,%ecx
+ffffffff81401447:\tmov    %gs:0x7ec1a6d1(%rip),%rdx        # 1bb20 <x86_spec_ctrl_current>
+ffffffff8140144f:\tmov    %edx,%eax
+ffffffff81401451:\tshr    $0x20,%rdx
+ffffffff81401455:\twrmsr
+ffffffff81401457:\tnop
+ffffffff81401458:\tnop
+ffffffff81401459:\tnop
+ffffffff8140145a:\tnop
+ffffffff8140145b:\tnop
+ffffffff8140145c:\tnop
+ffffffff8140145d:\tnop
+ffffffff8140145e:\tnop
+ffffffff8140145f:\tnop
+ffffffff81401460:\tnop
+ffffffff81401461:\tnop
+ffffffff81401462:\tnop
+ffffffff81401463:\tnop
+ffffffff81401464:\tnop
+ffffffff81401465:\tnop
+ffffffff81401466:\tnop
+ffffffff81401467:\tnop
+ffffffff81401468:\tnop
+ffffffff81401469:\tnop
+ffffffff8140146a:\tnop
+ffffffff8140146b:\tnop
+ffffffff8140146c:\tmov    %rsp,%rdi
+ffffffff8140146f:\tcall   ffffffff81383024 <exc_nmi>
+ffffffff81401474:\tjmp    ffffffff81400ed0 <__irqentry_text_end>
+ffffffff81401479:\tmov    0x8(%rsp),%rdx
+ffffffff8140147e:\tsub    $0xffffffff814014e8,%rdx
+ffffffff81401485:\tcmp    $0x2a,%rdx
+ffffffff8140148c:\tjb     ffffffff814014be <asm_exc_nmi+0xfe>
+ffffffff8140148e:\tcmpq   $0x0,-0x8(%rsp)
+ffffffff81401494:\tjne    ffffffff814014a1 <asm_exc_nmi+0xe1>
+ffffffff81401496:\tcmpq   $0xffffffff814015aa,0x8(%rsp)
+ffffffff8140149f:\tjne    ffffffff814014c1 <asm_exc_nmi+0x101>
+ffffffff814014a1:\tsub    $0x20,%rsp
+ffffffff814014a5:\tlea    -0x50(%rsp),%rdx
+ffffffff814014aa:\tpush   $0x18
+ffffffff814014ac:\tpush   %rdx
+ffffffff814014ad:\tpushf
+ffffffff814014ae:\tpush   $0x10
+ffffffff814014b0:\tpush   $0xffffffff814014e8
+ffffffff814014b5:\tadd    $0x48,%rsp
+ffffffff814014b9:\tincq   -0x10(%rsp)
+ffffffff814014be:\tpop    %rdx
+ffffffff814014bf:\tiretq
+ffffffff814014c1:\tmov    (%rsp),%rdx
+ffffffff814014c5:\tsub    $0x48,%rsp
+ffffffff814014c9:\tpush   0x70(%rsp)
+ffffffff814014cd:\tpush   0x70(%rsp)
+ffffffff814014d1:\tpush   0x70(%rsp)
+ffffffff814014d5:\tpush   0x70(%rsp)
+ffffffff814014d9:\tpush   0x70(%rsp)
+ffffffff814014dd:\tmovq   $0x1,0x68(%rsp)
+ffffffff814014e6:\tjmp    ffffffff814014f6 <nmi_repeat+0xe>
+
+ffffffff814014e8 <nmi_repeat>:
+ffffffff814014e8:\tmovq   $0x1,0x68(%rsp)
+ffffffff814014f1:\tincq   0x58(%rsp)
+ffffffff814014f6:\tadd    $0x50,%rsp
+ffffffff814014fa:\tpush   -0x30(%rsp)
+ffffffff814014fe:\tpush   -0x30(%rsp)
+ffffffff81401502:\tpush   -0x30(%rsp)
+ffffffff81401506:\tpush   -0x30(%rsp)
+ffffffff8140150a:\tpush   -0x30(%rsp)
+ffffffff8140150e:\tsub    $0x28,%rsp
+
+ffffffff81401512 <nmi_repeat_end>:
+ffffffff81401512:\tcmpq   $0x0,0x50(%rsp)
+ffffffff81401518:\tje     ffffffff8140152c <nmi_repeat_end+0x1a>
+ffffffff8140151a:\tpush   $0x18
+ffffffff8140151c:\tpush   %rsp
+ffffffff8140151d:\taddq   $0x8,(%rsp)
+ffffffff81401522:\tpushf
+ffffffff81401523:\tpush   $0x10
+ffffffff81401525:\tpush   $0xffffffff8140152c
+ffffffff8140152a:\tiretq
+ffffffff8140152c:\tpush   $0xffffffffffffffff
+ffffffff8140152e:\tcall   ffffffff814010c0 <paranoid_entry>
+ffffffff81401533:\tmov    %rsp,%rdi
+ffffffff81401536:\tcall   ffffffff81383024 <exc_nmi>
+ffffffff8140153b:\tjmp    ffffffff8140154d <nmi_repeat_end+0x3b>
+ffffffff8140153d:\tmov    $0x48,%ecx
+ffffffff81401542:\tmov    %r15,%rdx
+ffffffff81401545:\tmov    %edx,%eax
+ffffffff81401547:\tshr    $0x20,%rdx
+ffffffff8140154b:\twrmsr
+ffffffff8140154d:\tjmp    ffffffff81401576 <nmi_repeat_end+0x64>
+ffffffff8140154f:\tbt     $0xc,%r14
+ffffffff81401554:\tjae    ffffffff81401576 <nmi_repeat_end+0x64>
+ffffffff81401556:\tjmp    ffffffff81401572 <nmi_repeat_end+0x60>
+ffffffff81401558:\tmov    %r14,%r15
+ffffffff8140155b:\tand    $0x7ff,%r15
+ffffffff81401562:\tbtr    %r15,%gs:0x7ec2b3ab(%rip)        # 2c916 <cpu_tlbstate+0x16>
+ffffffff8140156b:\tjb     ffffffff81401572 <nmi_repeat_end+0x60>
+ffffffff8140156d:\tbts    $0x3f,%r14
+ffffffff81401572:\tmov    %r14,%cr3
+ffffffff81401576:\tjmp    ffffffff8140157f <nmi_repeat_end+0x6d>
+ffffffff81401578:\twrgsbase %rbx
+ffffffff8140157d:\tjmp    ffffffff81401586 <nmi_repeat_end+0x74>
+ffffffff8140157f:\ttest   %ebx,%ebx
+ffffffff81401581:\tjne    ffffffff81401586 <nmi_repeat_end+0x74>
+ffffffff81401583:\tswapgs
+ffffffff81401586:\tpop    %r15
+ffffffff81401588:\tpop    %r14
+ffffffff8140158a:\tpop    %r13
+ffffffff8140158c:\tpop    %r12
+ffffffff8140158e:\tpop    %rbp
+ffffffff8140158f:\tpop    %rbx
+ffffffff81401590:\tpop    %r11
+ffffffff81401592:\tpop    %r10
+ffffffff81401594:\tpop    %r9
+ffffffff81401596:\tpop    %r8
+ffffffff81401598:\tpop    %rax
+ffffffff81401599:\tpop    %rcx
+ffffffff8140159a:\tpop    %rdx
+ffffffff8140159b:\tpop    %rsi
+ffffffff8140159c:\tpop    %rdi
+ffffffff8140159d:\tadd    $0x30,%rsp
+ffffffff814015a1:\tmovq   $0x0,0x40(%rsp)
+
+ffffffff814015aa <nmi_final_iret>:
+ffffffff814015aa:\tiretq
+"""
+
+START = 0xffffffff814013c0
+END = START + 0x1ec
+SYMS = {
+    'asm_exc_nmi': (START, 0x1ec),
+    'nmi_repeat': (0xffffffff814014e8, None),
+    'nmi_repeat_end': (0xffffffff81401512, None),
+    'nmi_final_iret': (0xffffffff814015aa, None),
+    'exc_nmi': (0xffffffff81383024, 0x150),
+}
+
+
+def layout():
+    return W.Layout(W.parse_objdump(ASM_EXC_NMI, START, END), SYMS)
+
+
+class ParseTest(unittest.TestCase):
+    def test_nm(self):
+        syms = W.parse_nm('ffffffff814013c0 00000000000001ec T asm_exc_nmi\n'
+                          '000000000001b180 d nmi_stats\n'
+                          '                 U undefined_thing\n'
+                          'ffffffff814013c0 T asm_exc_nmi\n')
+        self.assertEqual(syms['asm_exc_nmi'], (START, 0x1ec))
+        self.assertEqual(syms['nmi_stats'], (0x1b180, None))
+        self.assertNotIn('undefined_thing', syms)
+
+    def test_objdump_vmlinux(self):
+        insns = W.parse_objdump(ASM_EXC_NMI, START, END)
+        self.assertEqual(insns[0].addr, START)
+        self.assertEqual(insns[0].mnem, 'nop')
+        self.assertEqual(insns[-1].addr, 0xffffffff814015aa)
+        self.assertTrue(insns[-1].is_iret())
+        self.assertEqual(insns[-1].size, 2)
+        self.assertEqual(sum(i.size for i in insns), END - START)
+        split = next(i for i in insns if i.is_jcc())
+        self.assertEqual(split.addr, START + 0xa)
+        self.assertEqual(split.target, 0xffffffff81401479)
+        call = next(i for i in insns if i.is_call())
+        self.assertEqual(call.target, 0xffffffff81383024)
+
+    def test_objdump_binary(self):
+        text = ('\nfoo.bin:     file format binary\n\nDisassembly of section .data:\n\n'
+                'ffffffff814013c0 <.data>:\n'
+                'ffffffff814013c0:\tnopl   0x0(%rax)\n'
+                'ffffffff814013c3:\tcld\n'
+                'ffffffff814013c4:\tje     0xffffffff81401479\n'
+                'ffffffff814013c6:\tcall   0xffffffff81383024\n'
+                'ffffffff814013cb:\tiretq\n')
+        insns = W.parse_objdump(text, START, START + 0xd)
+        self.assertEqual([i.size for i in insns], [3, 1, 2, 5, 2])
+        self.assertEqual(insns[2].target, 0xffffffff81401479)
+        self.assertTrue(insns[2].is_jcc())
+        self.assertEqual(insns[3].target, 0xffffffff81383024)
+        self.assertTrue(insns[4].ends_flow())
+
+    def test_raw_bytes_and_continuations(self):
+        text = ('ffffffff81401496:\t48 81 7c 24 08 aa 15 \tcmpq   $0xffffffff814015aa,0x8(%rsp)\n'
+                'ffffffff8140149d:\t40 81 \n'
+                'ffffffff8140149f:\t75 20                \tjne    ffffffff814014c1 <x+0x1>\n')
+        insns = W.parse_objdump(text)
+        self.assertEqual([i.addr for i in insns], [0xffffffff81401496, 0xffffffff8140149f])
+        self.assertEqual(insns[1].target, 0xffffffff814014c1)
+
+    def test_indirect_jump_has_no_target(self):
+        self.assertIsNone(W.Insn(1, 'jmp    *%rax').target)
+        self.assertIsNone(W.Insn(1, 'call   *0x10(%rip)').target)
+
+
+class LayoutTest(unittest.TestCase):
+    def setUp(self):
+        self.L = layout()
+
+    def test_labels(self):
+        L = self.L
+        self.assertEqual(L.split, START + 0xa)
+        self.assertEqual(L.kernel, START + 0xb9)            # .Lnmi_from_kernel
+        self.assertEqual(L.test1_jcc, START + 0xcc)         # jb .Lnmi_nested_out
+        self.assertEqual(L.nested_out, START + 0xfe)
+        self.assertEqual(L.test3_jcc, START + 0xdf)         # jne .Lnmi_first
+        self.assertEqual(L.lnmi_nested, START + 0xe1)
+        self.assertEqual(L.nested_iret, START + 0xff)
+        self.assertEqual(L.lnmi_first, START + 0x101)
+        self.assertEqual(L.knob_iret, 0xffffffff8140152a)
+        self.assertEqual(L.label1, 0xffffffff8140152c)
+        self.assertEqual(L.call_exc_nmi_user, START + 0xaf)
+
+    def test_regions(self):
+        L = self.L
+        self.assertEqual(L.region(START), 'entry')
+        self.assertEqual(L.region(START + 0xa), 'entry')
+        self.assertEqual(L.region(START + 0x10), 'user')      # swapgs
+        self.assertEqual(L.region(START + 0xb9), 'tests')
+        self.assertEqual(L.region(START + 0xe1), 'nested')
+        self.assertEqual(L.region(START + 0xff), 'nested')    # its iretq
+        self.assertEqual(L.region(START + 0x101), 'first')
+        self.assertEqual(L.region(0xffffffff814014e8), 'repeat')
+        self.assertEqual(L.region(0xffffffff8140150e), 'repeat')
+        self.assertEqual(L.region(0xffffffff81401512), 'knob')
+        self.assertEqual(L.region(0xffffffff8140152a), 'knob')
+        self.assertEqual(L.region(0xffffffff8140152c), 'run')
+        self.assertEqual(L.region(0xffffffff814015a1), 'run')
+        self.assertEqual(L.region(0xffffffff814015aa), 'final')
+
+    def test_reachable(self):
+        L = self.L
+        live = L.live
+        self.assertIn(START, live)
+        self.assertIn(L.final, live)
+        self.assertIn(L.nmi_repeat, live)
+        # jmp over the CR3 switch, the IBRS wrmsr and the no-FSGSBASE test:
+        # dead in this (unpatched) code.
+        self.assertNotIn(0xffffffff814013d8, live)            # mov %cr3,%rdx
+        self.assertNotIn(0xffffffff81401455, live)            # wrmsr (IBRS_ENTER)
+        self.assertNotIn(0xffffffff81401578, live)            # wrgsbase
+        self.assertIn(0xffffffff8140157f, live)               # test %ebx,%ebx
+        # the user path ends with a jump out, the nested path with iretq
+        self.assertNotIn(L.lnmi_first - 1, live - set(L.addresses()))
+
+    def test_not_the_reworked_entry(self):
+        syms = dict(SYMS)
+        del syms['nmi_final_iret']
+        with self.assertRaises(W.LabError):
+            W.Layout(W.parse_objdump(ASM_EXC_NMI, START, END), syms)
+
+    def test_reachable_small(self):
+        insns = W.parse_objdump('1000:\tje     1004\n1002:\tjmp    1006\n'
+                                '1004:\tnop\n1005:\tiretq\n1006:\tcall   1000\n'
+                                '100b:\tud2\n100d:\tnop\n', 0x1000, 0x100e)
+        self.assertEqual(W.reachable(insns, [0x1000]),
+                         {0x1000, 0x1002, 0x1004, 0x1005, 0x1006, 0x100b})
+
+
+class ExpectTest(unittest.TestCase):
+    def setUp(self):
+        self.L = layout()
+
+    def test_kernel(self):
+        L = self.L
+        e = W.expect_for('kernel', START, L, knob=1, masked=True)
+        self.assertEqual((e.effect, e.deliveries), ('latched', [L.label1]))
+        self.assertEqual(e.d, {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0})
+        e = W.expect_for('kernel', START, L, knob=0, masked=True)
+        self.assertEqual((e.deliveries, e.d['nested']), (['kernel-ctx'], 0))
+        e = W.expect_for('kernel', L.final, L, knob=1, masked=False)
+        self.assertEqual((e.effect, e.deliveries, e.redirect), ('nested', ['here'], True))
+
+    def test_repeat(self):
+        L = self.L
+        e = W.expect_for('repeat', L.nmi_repeat, L, 1, False)
+        self.assertEqual((e.effect, e.redirect), ('ignored', False))
+        self.assertEqual(e.d, {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0})
+        e = W.expect_for('repeat', L.nmi_repeat_end, L, 1, False)
+        self.assertEqual(e.effect, 'nested')
+        self.assertEqual(e.d, {'nmi': 3, 'nested': 2, 'repeats': 2, 'latched': 0})
+
+    def test_nested_variants(self):
+        L = self.L
+        self.assertEqual(W.expect_for('nested', START, L, 1, True).deliveries,
+                         ['here', L.label1])
+        self.assertEqual(W.expect_for('nested-final', START, L, 1, True).deliveries,
+                         ['here', L.final])
+        e = W.expect_for('nested-repeat', START, L, 1, True)
+        self.assertEqual(e.deliveries, ['here', 'here', L.nmi_repeat])
+        self.assertEqual(e.d['nested'], 1)
+
+    def test_user(self):
+        L = self.L
+        self.assertEqual(W.expect_for('user', START, L, 1, True).d,
+                         {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 0})
+        e = W.expect_for('user-hz', START, L, 1, True)
+        self.assertEqual((e.effect, e.deliveries, e.d['latched']),
+                         ('c-latch', ['kernel-outside'], 1))
+        e = W.expect_for('user-hz', START + 0xb4, L, 1, False)
+        self.assertEqual((e.effect, e.d['latched']), ('first', 0))
+        self.assertEqual(W.expect_for('user-pf', 0, L, 1, False).deliveries, ['here'])
+
+    def test_unknown_variant(self):
+        with self.assertRaises(ValueError):
+            W.expect_for('nope', START, self.L, 1, True)
+
+
+def fmt(a):
+    return hex(a)
+
+
+class JudgeTest(unittest.TestCase):
+    def setUp(self):
+        self.L = layout()
+        self.ctx = {'outer_rip': 0xffffffff81386740, 'range': (START, END), 'fmt': fmt}
+
+    def obs(self, rips, delta, heres, cs=0x10, problems=()):
+        return {'deliveries': [{'rip': r, 'cs': cs} for r in rips], 'delta': delta,
+                'heres': heres, 'here_cpl': [0] * len(heres), 'problems': list(problems)}
+
+    def test_nested_ok(self):
+        L = self.L
+        e = W.expect_for('kernel', L.final, L, 1, False)
+        o = self.obs([L.final], {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}, [L.final])
+        self.assertEqual(W.judge(e, o, self.ctx), [])
+
+    def test_latched_ok_and_wrong_place(self):
+        L = self.L
+        e = W.expect_for('kernel', START, L, 1, True)
+        d = {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}
+        self.assertEqual(W.judge(e, self.obs([L.label1], d, [START]), self.ctx), [])
+        r = W.judge(e, self.obs([START + 0x3], d, [START]), self.ctx)
+        self.assertEqual(len(r), 1)
+        self.assertIn('taken at', r[0])
+
+    def test_lost_and_extra(self):
+        L = self.L
+        e = W.expect_for('kernel', L.final, L, 1, False)
+        r = W.judge(e, self.obs([], {'nmi': 1, 'nested': 0, 'repeats': 0, 'latched': 0},
+                                [L.final]), self.ctx)
+        self.assertTrue(any('0 NMI deliveries' in x for x in r))
+        self.assertTrue(any(x.startswith('nmi +1, expected +2') for x in r))
+        r = W.judge(e, self.obs([L.final, L.final],
+                                {'nmi': 3, 'nested': 2, 'repeats': 2, 'latched': 0},
+                                [L.final]), self.ctx)
+        self.assertTrue(any('2 NMI deliveries' in x for x in r))
+
+    def test_problems_are_reasons(self):
+        L = self.L
+        e = W.expect_for('kernel', L.final, L, 1, False)
+        o = self.obs([L.final], {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}, [L.final],
+                     problems=['registers after the nested NMI returned: rax 0x1 -> 0x2'])
+        self.assertEqual(W.judge(e, o, self.ctx),
+                         ['registers after the nested NMI returned: rax 0x1 -> 0x2'])
+
+    def test_delivery_kinds(self):
+        c = dict(self.ctx, here=0x1234)
+        self.assertTrue(W.delivery_matches('here', {'rip': 0x1234, 'cs': 0x10}, c))
+        self.assertFalse(W.delivery_matches('here', {'rip': 0x1234, 'cs': 0x33}, c))
+        self.assertTrue(W.delivery_matches('user-ctx', {'rip': c['outer_rip'], 'cs': 0x33}, c))
+        self.assertTrue(W.delivery_matches('kernel-ctx', {'rip': c['outer_rip'], 'cs': 0x10},
+                                           c))
+        self.assertTrue(W.delivery_matches('kernel-outside',
+                                           {'rip': 0xffffffffa0013000, 'cs': 0x10}, c))
+        self.assertFalse(W.delivery_matches('kernel-outside', {'rip': START + 4, 'cs': 0x10},
+                                            c))
+        self.assertTrue(W.delivery_matches(START, {'rip': START, 'cs': 0x10}, c))
+
+
+class SampleTest(unittest.TestCase):
+    def test_deterministic_spread(self):
+        L = layout()
+        cl = [(a, L.region(a)) for a in L.addresses() if a in L.live]
+        s1 = W.sample_addresses(cl, 12)
+        self.assertEqual(s1, W.sample_addresses(cl, 12))
+        self.assertEqual(len(s1), 12)
+        self.assertEqual(s1, sorted(s1))
+        regions = {L.region(a) for a in s1}
+        # every region of live code gets a pick before any region gets two
+        self.assertEqual(regions, {r for _, r in cl})
+        self.assertIn(L.final, s1)
+
+    def test_small_and_large(self):
+        cl = [(i, 'a' if i < 5 else 'b') for i in range(8)]
+        self.assertEqual(W.sample_addresses(cl, 0), [])
+        self.assertEqual(W.sample_addresses(cl, 2), [0, 5])
+        self.assertEqual(W.sample_addresses(cl, 100), list(range(8)))
+
+    def test_ends_first(self):
+        cl = [(i, 'a') for i in range(9)]
+        self.assertEqual(W.sample_addresses(cl, 3), [0, 4, 8])
+
+
+class ProtocolTest(unittest.TestCase):
+    XML = ('<?xml version="1.0"?><feature name="org.gnu.gdb.i386.core">'
+           '<reg name="rax" bitsize="64" type="int64" regnum="0"/>'
+           '<reg name="rip" bitsize="64" type="code_ptr"/>'
+           '<!-- <reg name="ss_base" bitsize="64" type="int64"/> -->'
+           '<reg name="eflags" bitsize="32" type="x64_eflags"/>'
+           '<reg name="st0" bitsize="80" type="i387_ext"/>'
+           '<reg name="cr2" bitsize="64" type="int64"/></feature>')
+
+    def test_regs_xml(self):
+        regs = W.parse_regs_xml([self.XML])
+        self.assertEqual(regs, [('rax', 64), ('rip', 64), ('eflags', 32), ('st0', 80),
+                                ('cr2', 64)])
+
+    def test_decode_g(self):
+        regs = W.parse_regs_xml([self.XML])
+        data = ((1).to_bytes(8, 'little') + (0xffffffff814013c0).to_bytes(8, 'little') +
+                (0x246).to_bytes(4, 'little') + bytes(10) + (0xdead).to_bytes(8, 'little'))
+        g = W.decode_g(data.hex(), regs)
+        self.assertEqual(g, {'rax': 1, 'rip': START, 'eflags': 0x246, 'cr2': 0xdead})
+
+    def test_stop(self):
+        self.assertEqual(W.parse_stop('T05thread:p01.01;'), ('signal', 5))
+        self.assertEqual(W.parse_stop('S02'), ('signal', 2))
+        self.assertEqual(W.parse_stop('W00'), ('exited', 0))
+        self.assertEqual(W.parse_stop('OK')[0], 'other')
+
+
+class MiscTest(unittest.TestCase):
+    def test_symbolize(self):
+        tab = sorted([(START, 'asm_exc_nmi'), (0xffffffff814014e8, 'nmi_repeat')])
+        self.assertEqual(W.symbolize(START, tab), 'asm_exc_nmi')
+        self.assertEqual(W.symbolize(START + 0xb9, tab), 'asm_exc_nmi+0xb9')
+        self.assertEqual(W.symbolize(0xffffffff814014f1, tab), 'nmi_repeat+0x9')
+        self.assertEqual(W.symbolize(0x401000, tab), '0x401000')
+
+    def test_regs_diff(self):
+        a = {'rax': 1, 'rbx': 2, 'cr2': 3}
+        b = {'rax': 1, 'rbx': 5, 'cr2': 3}
+        self.assertEqual(W.regs_diff(a, b, ('rax', 'rbx', 'cr2', 'rcx')), ['rbx 0x2 -> 0x5'])
+
+    def test_frame(self):
+        self.assertEqual(W.frame([1, 0x10, 0x2, 0x3, 0x18]),
+                         {'rip': 1, 'cs': 0x10, 'rflags': 2, 'rsp': 3, 'ss': 0x18})
+
+    def test_problem_list(self):
+        p = W.ProblemList()
+        for i in range(30):
+            p.append('same')
+            p.append('m%d' % i)
+        self.assertEqual(p[0], 'same')
+        self.assertEqual(len(p), 12)
+
+
+if __name__ == '__main__':
+    unittest.main()
