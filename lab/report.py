@@ -139,7 +139,7 @@ def torture_line(b):
 
 def print_torture(b, variant):
     print('lab: torture on %s: %s after %.0f s' % (variant, b.status, b.summary['seconds']))
-    for line in torture_table(b.results.torture):
+    for line in torture_table(torture_fields(b)):
         print(line)
     for line in findings_block(b):
         print(line)
@@ -159,7 +159,7 @@ def print_run(b):
     print('  NMI backtraces (sysrq-l) sent: %s' % r.lab.get('sysrq_l', '-'))
     if r.torture:
         print('  torture test:')
-        for line in torture_table(r.torture):
+        for line in torture_table(torture_fields(b)):
             print('  ' + line)
     else:
         print('  torture test: %s' % r.lab.get('torture', 'not run'))
