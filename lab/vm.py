@@ -25,21 +25,26 @@ EXIT_PASS = 33
 EXIT_FAIL = 35
 
 
+def connect_unix(path, timeout):
+    """Connect to a unix socket that QEMU creates, waiting up to timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class QMP:
     """Minimal QMP client: one command at a time, events are skipped."""
 
     def __init__(self, path, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.sock = connect_unix(path, timeout)
         self.sock.settimeout(timeout)
         self.rfile = self.sock.makefile('r')
         self._read()                            # greeting

@@ -96,6 +96,8 @@ import sys
 import tempfile
 import time
 
+import vm
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
@@ -620,17 +622,10 @@ def regs_diff(a, b, names):
 
 class Gdb:
     def __init__(self, path, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise LabError('gdbstub %s: no connection' % path)
-                time.sleep(0.05)
+        try:
+            self.sock = vm.connect_unix(path, timeout)
+        except OSError:
+            raise LabError('gdbstub %s: no connection' % path)
         self.buf = b''
         self.packets = 0
         self.cmd('qSupported:xmlRegisters=i386')
@@ -816,7 +811,6 @@ class Guest:
 
     # -- lifetime --
     def start(self):
-        import vm
         spec = BOOTS[self.boot_name]
         os.makedirs(self.outdir, exist_ok=True)
         for n in ('console.log', 'results.txt', 'qmp.sock', 'gdb.sock'):
