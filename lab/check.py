@@ -4,6 +4,9 @@
 Parts (all run by default; --only picks some):
   lab         the lab's own unit tests (lab/tests)
   checkpatch  scripts/checkpatch.pl --strict on every patch
+  build       every object the series touches, built with FRED, KVM, Xen PV,
+              SEV, UV and the NMI drivers on (lab/widecheck.sh); kernel-doc
+              on the files with new APIs
   model       the Promela model of the nesting protocol (model/run.sh)
   ksft        tools/testing/selftests/x86, 64- and 32-bit, in the guest while
               the host injects NMIs; the console is scanned
@@ -27,7 +30,7 @@ import report
 import results
 import scan
 
-PARTS = ('lab', 'checkpatch', 'model', 'ksft', 'torture', 'windows')
+PARTS = ('lab', 'checkpatch', 'build', 'model', 'ksft', 'torture', 'windows')
 
 # Console lines a plan declares expected, with the reason.
 KSFT_ALLOW = [
@@ -106,6 +109,19 @@ def load_checkpatch_allow():
     except FileNotFoundError:
         pass
     return out
+
+
+def part_build(t):
+    r = subprocess.run([os.path.join(lab.LAB, 'widecheck.sh')], capture_output=True, text=True)
+    last = ((r.stdout + r.stderr).strip().splitlines() or [''])[-1]
+    t.add('PASS' if r.returncode == 0 else 'FAIL', 'build:wide', '' if r.returncode == 0 else last)
+    files = ['arch/x86/kernel/nmi.c', 'arch/x86/include/asm/nmi_stack.h',
+             'arch/x86/kernel/nmi_torture.c']
+    r = subprocess.run(['perl', 'scripts/kernel-doc', '-none', '-Wall'] + files,
+                       cwd=os.path.join(lab.BUILD, 'linux'), capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip()
+    ok = r.returncode == 0 and not out
+    t.add('PASS' if ok else 'FAIL', 'build:kernel-doc', '' if ok else out.splitlines()[0])
 
 
 def part_model(t):
@@ -249,6 +265,8 @@ def main(args):
         part_lab(t)
     if 'checkpatch' in parts:
         part_checkpatch(t)
+    if 'build' in parts:
+        part_build(t)
     if 'model' in parts:
         part_model(t)
     if 'ksft' in parts:
