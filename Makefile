@@ -4,6 +4,7 @@
 #   make check    the whole test suite; last line "N passed, M failed"
 #
 # Pieces: deps tree kernel ksft initramfs export torture model boot clean
+# Before sending: series-check [series-check-full] send-preview
 
 PY      := python3
 LAB     := lab
@@ -12,12 +13,13 @@ SECONDS ?= 30
 TORTURE_SECONDS ?= 600
 
 .PHONY: all run check deps tree kernel base-kernel ksft initramfs export \
-	torture torture-base model windows bisect boot lab-test clean distclean help
+	torture torture-base model windows bisect boot boot-i386 series-check \
+	series-check-full send-preview bench lab-test clean distclean help
 
 all: help
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 run: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/lab.py run --seconds $(SECONDS) --nmi-rate $(or $(NMI_RATE),0)
@@ -62,6 +64,13 @@ model:
 windows: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/windows.py --out $(B)/runs/windows
 
+# Base and series side by side: NMI entry/dispatch instructions, external
+# events lost and their latency, the highest internal NMI rate, NMI
+# backtraces on 64 vCPUs (about 10 min; QUICK=1: 5 min).  A benchmark,
+# never part of make check.  Results in build/bench/.
+bench: deps tree kernel ksft initramfs
+	$(PY) $(LAB)/bench.py $(if $(QUICK),--quick)
+
 # Build every patch of the series on its own (slow: one build per patch).
 bisect:
 	@$(LAB)/bisect.sh
@@ -70,11 +79,31 @@ bisect:
 boot: kernel ksft initramfs
 	$(PY) $(LAB)/lab.py boot $(or $(PLAN),smoke) --variant $(or $(VARIANT),series)
 
+# The series built for i386 and booted under qemu-system-i386 (make check
+# part i386); VARIANT=instrument boots the base.
+boot-i386: deps
+	$(PY) $(LAB)/lab.py boot-i386 --variant $(or $(VARIANT),series)
+
+# Ready to send?  checkpatch, bisect, W=1 + sparse on the touched objects
+# (wide, i386, allnoconfig; new warnings against the base), kernel-doc and
+# Sphinx.  Ends with "SERIES patches=<n> checkpatch=<n> ... new_warnings=<n>".
+series-check: deps
+	$(PY) $(LAB)/series_check.py
+
+# The same plus x86_64 and i386 defconfig builds of the whole kernel (slow).
+series-check-full: deps
+	$(PY) $(LAB)/series_check.py --full
+
+# What git send-email would send for patches/ (a dry run; offline).
+send-preview:
+	@$(LAB)/send-preview.sh
+
 lab-test:
 	$(PY) -m unittest discover -s $(LAB)/tests -v
 
 clean:
-	rm -rf $(B)/out-* $(B)/src-* $(B)/runs $(B)/ksft $(B)/ksft.build $(B)/initramfs-*
+	rm -rf $(B)/out-* $(B)/src-* $(B)/runs $(B)/ksft $(B)/ksft.build $(B)/initramfs-* \
+		$(B)/w1-logs $(B)/bisect-ok
 
 # Also removes build/linux: commit and 'make export' first.
 distclean:

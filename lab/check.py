@@ -7,12 +7,23 @@ Parts (all run by default; --only picks some):
   build       every object the series touches, built with FRED, KVM, Xen PV,
               SEV, UV and the NMI drivers on (lab/widecheck.sh); kernel-doc
               on the files with new APIs
+  series      is the series ready to send (lab/series_check.py, make
+              series-check): checkpatch, bisect, the touched objects with
+              W=1 and sparse under wide, i386 and allnoconfig configs against
+              the base, kernel-doc and Sphinx; prints the SERIES line
+  i386        the series built for i386 (lab/config/i386.config) and booted
+              under qemu-system-i386 with a static 32-bit init
+              (lab/initramfs/init32.c): NMI backtraces, a host NMI storm
+              and a short torture run; the console is scanned
   model       the Promela model of the nesting protocol (model/run.sh)
   ksft        tools/testing/selftests/x86, 64- and 32-bit, in the guest while
               the host injects NMIs; the console is scanned
   torture     a short torture run with all hazards; the console is scanned
   windows     nested NMIs injected at 12 sampled instructions of the NMI entry
               through the gdbstub (make windows sweeps them all)
+  hpet        the HPET NMI hard-lockup detector (nmi_watchdog=hpet): a
+              healthy run, a hard lockup on one CPU, sysctl and hotplug,
+              the fallbacks (lab/hpet_check.py)
 Expected failures (lab/expected-failures) are proven on the base kernel
 before they are counted as XFAIL.  The last line is "N passed, M failed".
 """
@@ -30,7 +41,8 @@ import report
 import results
 import scan
 
-PARTS = ('lab', 'checkpatch', 'build', 'model', 'ksft', 'torture', 'windows')
+PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
+         'hpet')
 
 # Console lines the selftest plan declares expected: the host's NMI storm.
 KSFT_ALLOW = scan.HOST_NMI_ALLOW
@@ -72,35 +84,45 @@ def iter_cases(suite):
             yield s
 
 
+def patch_list():
+    with open(os.path.join(lab.TOP, 'patches', 'series')) as f:
+        return [p.strip() for p in f if p.strip() and not p.startswith('#')]
+
+
 def part_checkpatch(t):
+    """One row per patch; returns the number of issues not justified."""
     tree = os.path.join(lab.BUILD, 'linux')
     allowed = load_checkpatch_allow()
-    with open(os.path.join(lab.TOP, 'patches', 'series')) as f:
-        patches = [p.strip() for p in f if p.strip() and not p.startswith('#')]
-    for p in patches:
+    count = 0
+    for p in patch_list():
         path = os.path.join(lab.TOP, 'patches', p)
         r = subprocess.run(['perl', 'scripts/checkpatch.pl', '--strict', '--terse',
                             '--showfile', '--no-summary', path],
                            cwd=tree, capture_output=True, text=True)
         issues = [ln for ln in r.stdout.splitlines() if ln.strip()]
         left = [ln for ln in issues if not any(re.search(a, ln) for a in allowed)]
+        count += len(left)
         if left:
             t.add('FAIL', 'checkpatch:' + p, '%d issues: %s' % (len(left), left[0]))
         else:
             t.add('PASS', 'checkpatch:' + p)
         for ln in issues:
             if ln not in left:
-                print('      justified: %s' % ln)
+                reason = next(r for a, r in allowed.items() if re.search(a, ln))
+                print('      justified: %s  [%s]' % (ln, reason))
+    return count
 
 
 def load_checkpatch_allow():
-    """lab/checkpatch-allow: regex<TAB>reason; a justified checkpatch line."""
-    out = []
+    """lab/checkpatch-allow: regex<TAB>reason; a justified checkpatch line.
+    Returns {regex: reason}."""
+    out = {}
     try:
         with open(os.path.join(lab.LAB, 'checkpatch-allow')) as f:
             for line in f:
                 if line.strip() and not line.startswith('#'):
-                    out.append(line.split('\t', 1)[0].strip())
+                    rx, _, reason = line.rstrip('\n').partition('\t')
+                    out[rx.strip()] = reason.strip()
     except FileNotFoundError:
         pass
     return out
@@ -110,13 +132,71 @@ def part_build(t):
     r = subprocess.run([os.path.join(lab.LAB, 'widecheck.sh')], capture_output=True, text=True)
     last = ((r.stdout + r.stderr).strip().splitlines() or [''])[-1]
     t.add('PASS' if r.returncode == 0 else 'FAIL', 'build:wide', '' if r.returncode == 0 else last)
-    files = ['arch/x86/kernel/nmi.c', 'arch/x86/include/asm/nmi_stack.h',
-             'arch/x86/kernel/nmi_torture.c']
+    out = kernel_doc(os.path.join(lab.BUILD, 'linux'), KERNEL_DOC_FILES)
+    t.add('PASS' if not out else 'FAIL', 'build:kernel-doc', out[0] if out else '')
+
+
+# The files with the series' new APIs.
+KERNEL_DOC_FILES = ['arch/x86/kernel/nmi.c', 'arch/x86/include/asm/nmi.h',
+                    'arch/x86/include/asm/nmi_stack.h', 'arch/x86/kernel/nmi_torture.c']
+
+
+def kernel_doc(tree, files):
+    """scripts/kernel-doc -none -Wall: its complaints, one a line."""
     r = subprocess.run(['perl', 'scripts/kernel-doc', '-none', '-Wall'] + files,
-                       cwd=os.path.join(lab.BUILD, 'linux'), capture_output=True, text=True)
-    out = (r.stdout + r.stderr).strip()
-    ok = r.returncode == 0 and not out
-    t.add('PASS' if ok else 'FAIL', 'build:kernel-doc', '' if ok else out.splitlines()[0])
+                       cwd=tree, capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip().splitlines()
+    return out or ([] if r.returncode == 0 else ['kernel-doc exit %d' % r.returncode])
+
+
+# The i386 init's console markers around the host's NMI storm: each host NMI
+# is an unknown NMI, allowed only in between.
+I386_STORM = (r'lab: host NMI storm on', r'lab: host NMI storm off')
+I386_NAMES = {'series': 'i386', 'instrument': 'i386-base'}
+
+
+def part_i386(t, args, variant='series'):
+    """ARCH=i386 build of variant (the series' working tree, or the base),
+    booted under qemu-system-i386 with lab/initramfs/init32.c as init."""
+    name = I386_NAMES[variant]
+    r = subprocess.run(['nice', os.path.join(lab.LAB, 'kbuild.sh'), variant, name],
+                       env=dict(os.environ, ARCH='i386'), capture_output=True, text=True)
+    err = [ln for ln in r.stderr.splitlines() if re.search(r'error|did not stick', ln, re.I)
+           and not ln.startswith('make')] + r.stderr.splitlines()[-1:]
+    t.add('PASS' if r.returncode == 0 else 'FAIL', name + ':build',
+          '' if r.returncode == 0 else (err or ['?'])[0].strip())
+    if r.returncode:
+        return None
+    secs = args.i386_torture_seconds
+    # QEMU's TCG "max" CPU says AuthenticAMD, family 6: a 32-bit kernel takes
+    # it for an Athlon and WARNs that it is not SMP-capable.
+    b = lab.boot(name, 'i386', 'check-' + name, nmi_rate=args.nmi_rate or 200,
+                 nmi_gate=True, qemu='qemu-system-i386', timeout=secs + 600,
+                 cpu='max,-smap,vendor=GenuineIntel',
+                 append=['lab.torture=duration=%d:hazards=all' % secs],
+                 allow=scan.HOST_NMI_ALLOW, window=I386_STORM)
+    t.add('PASS' if b.completed() else 'FAIL', name + ':boot',
+          '' if b.completed() else 'plan did not complete: %s' % b.status)
+    for test, (st, directive) in b.results.test_map().items():
+        diag = '; '.join(b.results.diag.get(test, []))
+        t.add('FAIL' if st == 'fail' else 'PASS', '%s:%s' % (name, test),
+              {'pass': '', 'skip': directive}.get(st, diag))
+    if b.results.torture:
+        print('      ' + report.torture_line(b))
+        kc = report.kernel_counts(b) or {}
+        print('      i386 nests NMIs in C (nmi_state): latched=%s; probe NMIs repeated %s of %s'
+              % (kc.get('latched', '-'), b.results.torture.get('nest_ok', '-'),
+                 b.results.torture.get('nest_probes', '-')))
+        left = report.unexplained_unknown(report.torture_fields(b))
+        t.add('PASS' if not left else 'FAIL', name + ':unknown',
+              'unknown NMIs in the torture run: %s, explained by late IPIs: %s' % (
+                  report.torture_fields(b).get('unknown', '-'),
+                  b.results.torture.get('ipi_slow', '-')) if left else '')
+    print('      ' + report.result_line(b, {'storm_nmis': b.results.lab.get('storm_nmis', '-')}))
+    n = report.torture_console_failures(b)
+    t.add('PASS' if n == 0 else 'FAIL', name + ':console',
+          '' if n == 0 else '%d findings, first: %s' % (n, first_finding(b)))
+    return b
 
 
 def part_model(t):
@@ -136,6 +216,28 @@ def exit_note(directive):
     return m.group(1) if m else 'fail'
 
 
+# KUnit suites the series must have run at boot, with their case counts.
+KUNIT_SUITES = {'x86_nmi_dispatch': 11}
+
+
+def kunit(t, b):
+    """The KUnit suites' results, dumped by the ksft plan: every case of
+    every expected suite must have run and passed, and the plan add up."""
+    for suite, want in sorted(KUNIT_SUITES.items()):
+        got = b.results.kunit.get(suite)
+        if got is None:
+            t.add('FAIL', 'kunit:' + suite, 'suite did not run (CONFIG_NMI_KUNIT_TEST?)')
+            continue
+        for case, st in got['cases']:
+            t.add('PASS' if st == 'pass' else 'FAIL', 'kunit:%s.%s' % (suite, case),
+                  '' if st == 'pass' else st)
+        n = len(got['cases'])
+        ok = got['plan'] == n == want and got['ok'] is True
+        t.add('PASS' if ok else 'FAIL', 'kunit:' + suite,
+              '' if ok else 'plan %s, %d cases, %d expected, suite %s' % (
+                  got['plan'], n, want, {True: 'ok', False: 'not ok', None: 'no result'}[got['ok']]))
+
+
 def part_ksft(t, args, expected):
     b = lab.boot('series', 'ksft', 'check-ksft', nmi_rate=args.nmi_rate, timeout=2400,
                  allow=KSFT_ALLOW)
@@ -146,6 +248,7 @@ def part_ksft(t, args, expected):
     if b.results.plan is not None and b.results.plan != len(b.results.tests):
         t.add('FAIL', 'ksft:plan', 'KTAP plan %d, %d results' % (b.results.plan,
                                                                 len(b.results.tests)))
+    kunit(t, b)
     failing = {n: d for n, (st, d) in got.items() if st == 'fail' and n in expected}
     base = {}
     if failing:
@@ -260,16 +363,27 @@ def part_windows(t):
           '' if ok else (line or r.stderr.strip()[-200:]))
 
 
+def part_hpet(t, args):
+    """The HPET NMI hard-lockup detector: lab/hpet_check.py."""
+    import hpet_check
+    hpet_check.run(t, args)
+
+
 def main(args):
     parts = args.only or PARTS
     expected = expect.load()
     t = Tally()
     if 'lab' in parts:
         part_lab(t)
-    if 'checkpatch' in parts:
+    if 'checkpatch' in parts and 'series' not in parts:    # series runs it
         part_checkpatch(t)
     if 'build' in parts:
         part_build(t)
+    if 'series' in parts:
+        import series_check
+        print('      ' + series_check.run(t))
+    if 'i386' in parts:
+        part_i386(t, args)
     if 'model' in parts:
         part_model(t)
     if 'ksft' in parts:
@@ -282,6 +396,8 @@ def main(args):
             t.add('FAIL', 'torture', 'the series does not build nmi_torture.ko')
     if 'windows' in parts:
         part_windows(t)
+    if 'hpet' in parts:
+        part_hpet(t, args)
     xfail = sum(1 for v, _, _ in t.rows if v == 'XFAIL')
     print()
     for v, name, note in t.rows:

@@ -45,6 +45,12 @@ def initrd(variant):
 
 def ensure_variant(variant):
     """Build the variant's kernel unless it is there, and its initramfs."""
+    if variant.startswith('i386'):
+        # 32-bit: the caller builds the kernel (ARCH=i386 kbuild.sh); the
+        # initramfs holds lab/initramfs/init32.c, not the 64-bit busybox.
+        subprocess.run([os.path.join(LAB, 'mkinitramfs-i386.sh'), initrd(variant),
+                        os.path.join(BUILD, 'out-' + variant)], check=True)
+        return
     if variant != 'series' and not os.path.exists(bzimage(variant)):
         print('lab: building the %s kernel' % variant, flush=True)
         subprocess.run([os.path.join(LAB, 'kbuild.sh'), variant], check=True)
@@ -57,12 +63,12 @@ def ensure_variant(variant):
 class Boot:
     """One VM run and what came out of it."""
 
-    def __init__(self, name, summary, outdir, allow=()):
+    def __init__(self, name, summary, outdir, allow=(), window=None):
         self.name = name
         self.summary = summary
         self.outdir = outdir
         self.results = results.parse_file(os.path.join(outdir, 'results.txt'))
-        self.findings = scan.scan_file(os.path.join(outdir, 'console.log'), allow)
+        self.findings = scan.scan_file(os.path.join(outdir, 'console.log'), allow, window)
 
     @property
     def status(self):
@@ -78,7 +84,12 @@ class Boot:
 
 
 def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
-         cpus=None, quiet=False, qemu_args=()):
+         cpus=None, quiet=False, qemu_args=(), qemu=None, cpu=None, nmi_gate=False,
+         window=None):
+    """One boot.  allow: console patterns that are not findings (only between
+    the window's (start, end) markers when given); qemu, cpu: another QEMU
+    binary and -cpu;
+    nmi_gate: the guest switches the host's NMI storm on and off."""
     ensure_variant(variant)
     c = conf()
     outdir = os.path.join(BUILD, 'runs', name)
@@ -89,11 +100,17 @@ def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
     for a in append:
         argv += ['--append', a]
     for a in qemu_args:
-        argv += ['--qemu-arg', a]
+        argv.append('--qemu-arg=' + a)     # '=': QEMU arguments start with '-'
     if quiet:
         argv.append('--quiet')
+    if qemu:
+        argv += ['--qemu', qemu]
+    if cpu:
+        argv += ['--cpu', cpu]
+    if nmi_gate:
+        argv.append('--nmi-gate')
     summary = vm.run(vm.parse_args(argv))
-    return Boot(name, summary, outdir, allow)
+    return Boot(name, summary, outdir, allow, window)
 
 
 def cmd_run(args):
@@ -136,6 +153,13 @@ def cmd_check(args):
     return check.main(args)
 
 
+def cmd_boot_i386(args):
+    import check
+    t = check.Tally()
+    check.part_i386(t, args, args.variant)
+    return 0 if t.failed() == 0 else 1
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -149,9 +173,10 @@ def main(argv=None):
     s = sub.add_parser('check', help='the whole test suite')
     s.add_argument('--nmi-rate', type=float, default=200)
     s.add_argument('--torture-seconds', type=int, default=60)
+    s.add_argument('--i386-torture-seconds', type=int, default=10)
     s.add_argument('--only', action='append', default=[],
-                   help='run only these parts (lab, checkpatch, model, ksft, torture, '
-                   'windows)')
+                   help='run only these parts (lab, checkpatch, build, series, i386, model, '
+                   'ksft, torture, windows)')
     s.set_defaults(fn=cmd_check)
 
     s = sub.add_parser('boot', help='boot one variant with one plan')
@@ -162,6 +187,13 @@ def main(argv=None):
     s.add_argument('--nmi-rate', type=float, default=0)
     s.add_argument('--timeout', type=float, default=600)
     s.set_defaults(fn=cmd_boot)
+
+    s = sub.add_parser('boot-i386', help='build for i386 and boot under qemu-system-i386 '
+                       '(check.py part i386)')
+    s.add_argument('--variant', default='series', choices=('series', 'instrument'))
+    s.add_argument('--nmi-rate', type=float, default=200, help='host NMIs per second')
+    s.add_argument('--i386-torture-seconds', type=int, default=10)
+    s.set_defaults(fn=cmd_boot_i386)
 
     s = sub.add_parser('torture', help='the torture test with all hazards')
     s.add_argument('--seconds', type=int, default=180)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # mkinitramfs.sh OUT KERNEL_OUT_DIR KSFT_DIR
 # busybox-static, the lab's init and plans, the selftest binaries and the
-# torture module (when the kernel built it) in one gzip'ed cpio.
+# torture and test_lockup modules (when the kernel built them) in one gzip'ed
+# cpio.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1 kout=$2 ksft=$3
@@ -19,7 +20,9 @@ cp "$top"/lab/initramfs/plans/*.sh "$root/plans/"
 if [ -d "$ksft" ]; then
 	find "$ksft" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/ksft/" \;
 fi
-ko=$(find "$kout" -name nmi_torture.ko | head -n1)
-[ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
+for m in nmi_torture test_lockup; do
+	ko=$(find "$kout" -name $m.ko | head -n1)
+	[ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
+done
 ( cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -93,6 +93,25 @@ def kernel_counts(b):
     return results.nmistats_delta(b.results)
 
 
+def lockfree_line(delta, seconds=None):
+    """How many internal NMIs the series' dispatcher handled without the
+    external pass, the only place where it takes a lock or does port I/O:
+    ext_polls counts the internal NMIs that ran it.  poll_nmis is the price
+    of keeping it off the internal path.  None on a kernel without stats."""
+    if not delta:
+        return None
+    internal, ext = delta.get('internal', 0), delta.get('ext_polls', 0)
+    polls = delta.get('poll_nmis', 0)
+    pct = 100.0 * (internal - ext) / internal if internal else 100.0
+    line = ('LOCKFREE internal=%d ext_polls=%d lockfree_pct=%.2f poll_nmis=%d '
+            'poll_per_internal_pct=%.2f recovered=%d'
+            % (internal, ext, pct, polls, 100.0 * polls / internal if internal else 0.0,
+               delta.get('recovered', 0)))
+    if seconds:
+        line += ' poll_nmis_per_s=%.0f' % (polls / seconds)
+    return line
+
+
 def torture_fields(b):
     """The TORTURE line's fields; the kernel's own counts where it has them."""
     t = dict(b.results.torture)
@@ -146,6 +165,10 @@ def print_torture(b, variant):
     if b.results.lab.get('user_load_failures'):
         print('    user-mode load failures: %s' % b.results.lab['user_load_failures'])
     print(torture_line(b))
+    secs = int(b.results.torture.get('elapsed_ms', 0) or 0) / 1000.0
+    lf = lockfree_line(kernel_counts(b), secs)
+    if lf:
+        print(lf)
 
 
 def print_run(b):

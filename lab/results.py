@@ -2,13 +2,17 @@
 """Parse what a guest plan wrote to the results channel.
 
 The channel carries KTAP (selftests), "LAB key=value ..." lines from the
-init and plans, and "TORTURE_KV key=value" lines copied from the torture
-test's debugfs results.
+init and plans, "TORTURE_KV key=value" lines copied from the torture
+test's debugfs results, and "KUNIT <line>" lines: the KTAP of the KUnit
+suites that ran at boot, from debugfs.
 """
 
 import re
 
 KTAP_RESULT = re.compile(r'^(ok|not ok) (\d+) (\S+)(?: # (.*))?$')
+KUNIT_CASE = re.compile(r'^\s+(ok|not ok) (\d+) (\S+)(?: # (.*))?$')
+KUNIT_SUITE = re.compile(r'^\s*# Subtest: (\S+)')
+KUNIT_PLAN = re.compile(r'^\s+1\.\.(\d+)')
 
 
 class Results:
@@ -20,6 +24,7 @@ class Results:
         self.torture_line = None
         self.diag = {}          # test name -> its diagnostic lines
         self.nmistats = {}      # tag -> {'cpu'-column value: {column: int}}
+        self.kunit = {}         # suite -> {'plan': n, 'cases': [(name, st)], 'ok': bool}
         self.ended = False
 
     def test_map(self):
@@ -58,11 +63,40 @@ def nmistats_delta(r, before='before', after='after', row='all'):
     return {k: b[k] - a.get(k, 0) for k in b if k != 'longest_ns'}
 
 
+def parse_kunit(r, line, state):
+    """One line of a KUnit suite's debugfs results (KTAP, cases indented)."""
+    m = KUNIT_SUITE.match(line)
+    if m:
+        state['suite'] = m.group(1)
+        r.kunit.setdefault(m.group(1), {'plan': None, 'cases': [], 'ok': None})
+        return
+    suite = r.kunit.get(state.get('suite'))
+    if suite is None:
+        return
+    m = KUNIT_PLAN.match(line)
+    if m:
+        suite['plan'] = int(m.group(1))
+        return
+    m = KUNIT_CASE.match(line)
+    if m:
+        ok, _, name, directive = m.groups()
+        skip = (directive or '').upper().startswith('SKIP')
+        suite['cases'].append((name, 'skip' if skip else 'pass' if ok == 'ok' else 'fail'))
+        return
+    m = KTAP_RESULT.match(line)
+    if m and m.group(3) == state['suite']:
+        suite['ok'] = m.group(1) == 'ok'
+
+
 def parse(text):
     r = Results()
     pending = []
+    kunit = {}
     for raw in text.splitlines():
         line = raw.rstrip('\r')
+        if line.startswith('KUNIT '):
+            parse_kunit(r, line[len('KUNIT '):], kunit)
+            continue
         if line.startswith('LAB '):
             if line.startswith('LAB end '):
                 r.ended = True

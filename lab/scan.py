@@ -46,16 +46,23 @@ HOST_NMI_ALLOW = [
 ]
 
 
-def scan(text, allow=()):
-    """Return {kind: [lines]} for every finding in text not matched by allow."""
+def scan(text, allow=(), window=None):
+    """Return {kind: [lines]} for every finding in text not matched by allow.
+    With window=(start, end) regexes, allow applies only from a line matching
+    start to the next line matching end."""
     allowed = [re.compile(a) for a in allow]
     found = {k: [] for k in KINDS}
+    inside = window is None
     for line in text.splitlines():
+        if window and re.search(window[0], line):
+            inside = True
+        elif window and re.search(window[1], line):
+            inside = False
         if any(b.search(line) for b in BENIGN):
             continue
         for kind, rx in COMPILED:
             if rx.search(line):
-                if not any(a.search(line) for a in allowed):
+                if not (inside and any(a.search(line) for a in allowed)):
                     found[kind].append(line.strip())
                 break
     return found
@@ -70,6 +77,6 @@ def failing(found):
     return sum(len(v) for k, v in found.items() if k not in INFO_KINDS)
 
 
-def scan_file(path, allow=()):
+def scan_file(path, allow=(), window=None):
     with open(path, 'rb') as f:
-        return scan(f.read().decode('utf-8', 'replace'), allow)
+        return scan(f.read().decode('utf-8', 'replace'), allow, window)

@@ -76,7 +76,7 @@ class QMP:
 
 
 def qemu_command(args, outdir):
-    cmd = [QEMU, '-accel', 'tcg', '-cpu', 'max,-smap',
+    cmd = [args.qemu, '-accel', 'tcg', '-cpu', args.cpu,
            '-smp', str(args.cpus), '-m', str(args.mem),
            '-nodefaults', '-display', 'none', '-no-reboot', '-net', 'none',
            '-bios', QBOOT,
@@ -96,11 +96,12 @@ def qemu_command(args, outdir):
 
 
 class Injector(threading.Thread):
-    """Host-side NMI storm: QMP inject-nmi at a fixed rate (LINT1; CPU 0)."""
+    """Host-side NMI storm: QMP inject-nmi at a fixed rate (LINT1; CPU 0).
+    With a gate (threading.Event), only while the gate is set."""
 
-    def __init__(self, qmp, rate, delay):
+    def __init__(self, qmp, rate, delay, gate=None):
         super().__init__(daemon=True)
-        self.qmp, self.rate, self.delay = qmp, rate, delay
+        self.qmp, self.rate, self.delay, self.gate = qmp, rate, delay, gate
         self.sent = 0
         self.errors = 0
         self.stop = threading.Event()
@@ -111,6 +112,10 @@ class Injector(threading.Thread):
         period = 1.0 / self.rate
         nxt = time.monotonic()
         while not self.stop.is_set():
+            if self.gate is not None and not self.gate.is_set():
+                self.stop.wait(0.05)
+                nxt = time.monotonic()
+                continue
             try:
                 self.qmp.cmd('inject-nmi')
                 self.sent += 1
@@ -121,8 +126,10 @@ class Injector(threading.Thread):
             self.stop.wait(max(0.0, nxt - time.monotonic()))
 
 
-def follow(path, stop, prefix='lab:'):
-    """Print the guest's progress lines ("lab: ...") as they appear."""
+def follow(path, stop, on_line=None, period=0.5):
+    """Call on_line for every line appended to path (default: print the
+    guest's progress lines, "lab: ...") until stop is set."""
+    on_line = on_line or show_progress
     pos = 0
     while not stop.is_set():
         try:
@@ -134,11 +141,24 @@ def follow(path, stop, prefix='lab:'):
         if data:
             last = data.rfind(b'\n') + 1
             for line in data[:last].decode('utf-8', 'replace').splitlines():
-                text = line.split('] ', 1)[-1] if line.startswith('[') else line
-                if text.startswith(prefix):
-                    print('  ' + text, flush=True)
+                on_line(line)
             pos += last
-        stop.wait(0.5)
+        stop.wait(period)
+
+
+def show_progress(line, prefix='lab:'):
+    text = line.split('] ', 1)[-1] if line.startswith('[') else line
+    if text.startswith(prefix):
+        print('  ' + text, flush=True)
+
+
+def gate_on_line(gate):
+    """on_line for the results channel: the guest opens and closes the host's
+    NMI storm with "LAB host_nmi=on" and "LAB host_nmi=off" (--nmi-gate)."""
+    def on_line(line):
+        if line.startswith('LAB host_nmi='):
+            (gate.set if line.strip() == 'LAB host_nmi=on' else gate.clear)()
+    return on_line
 
 
 def run(args):
@@ -162,12 +182,18 @@ def run(args):
         tail = threading.Thread(target=follow, args=(os.path.join(outdir, 'console.log'), stop),
                                 daemon=True)
         tail.start()
+    gate = None
+    if args.nmi_gate:
+        gate = threading.Event()
+        threading.Thread(target=follow, daemon=True,
+                         args=(os.path.join(outdir, 'results.txt'), stop,
+                               gate_on_line(gate), 0.1)).start()
     qmp = None
     injector = None
     try:
         qmp = QMP(os.path.join(outdir, 'qmp.sock'))
         if args.nmi_rate > 0:
-            injector = Injector(qmp, args.nmi_rate, args.nmi_delay)
+            injector = Injector(qmp, args.nmi_rate, args.nmi_delay, gate)
             injector.start()
     except (OSError, EOFError, ValueError) as e:
         print('vm: QMP unavailable: %s' % e, file=sys.stderr)
@@ -214,6 +240,11 @@ def parse_args(argv=None):
     p.add_argument('--nmi-rate', type=float, default=0, help='host inject-nmi per second')
     p.add_argument('--nmi-delay', type=float, default=3,
                    help='seconds after start before injecting (boot)')
+    p.add_argument('--nmi-gate', action='store_true',
+                   help='inject only between the guest\'s "LAB host_nmi=on" and '
+                   '"LAB host_nmi=off" lines on the results channel')
+    p.add_argument('--qemu', default=QEMU, help='QEMU binary (qemu-system-i386: 32-bit)')
+    p.add_argument('--cpu', default='max,-smap', help='QEMU -cpu')
     p.add_argument('--icount', action='store_true', help='deterministic TCG (-icount)')
     p.add_argument('--gdb', action='store_true', help='gdbstub on DIR/gdb.sock, start stopped')
     p.add_argument('--qemu-arg', action='append', default=[], help='extra QEMU argument')

@@ -21,3 +21,14 @@ class ReportTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class LockfreeTest(unittest.TestCase):
+    def test_line(self):
+        d = {'internal': 1000, 'ext_polls': 5, 'poll_nmis': 100, 'recovered': 3}
+        self.assertEqual(report.lockfree_line(d, 10.0),
+                         'LOCKFREE internal=1000 ext_polls=5 lockfree_pct=99.50 poll_nmis=100 '
+                         'poll_per_internal_pct=10.00 recovered=3 poll_nmis_per_s=10')
+
+    def test_base_has_no_stats(self):
+        self.assertIsNone(report.lockfree_line(None))

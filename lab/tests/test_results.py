@@ -61,3 +61,37 @@ class ResultsTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+KUNIT = """\
+KTAP version 1
+1..1
+ok 1 sigreturn_64
+KUNIT KTAP version 1
+KUNIT 1..1
+KUNIT     KTAP version 1
+KUNIT     # Subtest: x86_nmi_dispatch
+KUNIT     1..3
+KUNIT     ok 1 nmi_test_a
+KUNIT     not ok 2 nmi_test_b
+KUNIT     ok 3 nmi_test_c # SKIP no APIC
+KUNIT     # module: nmi
+KUNIT # x86_nmi_dispatch: pass:1 fail:1 skip:1 total:3
+KUNIT not ok 1 x86_nmi_dispatch
+"""
+
+
+class KunitTest(unittest.TestCase):
+    def test_kunit_kept_apart_from_selftests(self):
+        r = results.parse(KUNIT)
+        self.assertEqual([n for n, _, _ in r.tests], ['sigreturn_64'])
+        self.assertEqual(r.plan, 1)
+        s = r.kunit['x86_nmi_dispatch']
+        self.assertEqual(s['plan'], 3)
+        self.assertEqual(s['cases'], [('nmi_test_a', 'pass'), ('nmi_test_b', 'fail'),
+                                      ('nmi_test_c', 'skip')])
+        self.assertIs(s['ok'], False)
+
+    def test_no_suite_result(self):
+        r = results.parse('\n'.join(KUNIT.splitlines()[:-1]))
+        self.assertIsNone(r.kunit['x86_nmi_dispatch']['ok'])

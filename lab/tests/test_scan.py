@@ -55,6 +55,18 @@ class ScanTest(unittest.TestCase):
         self.assertEqual(scan.counts(scan.scan(line, allow=[r'unknown reason']))['unknown'], 0)
         self.assertEqual(scan.counts(scan.scan(OOPS, allow=[r'unknown reason']))['oops'], 1)
 
+    def test_allow_only_in_window(self):
+        uhhuh = '[ %d.0] Uhhuh. NMI received for unknown reason 21 on CPU 0.'
+        text = '\n'.join([uhhuh % 1, '[ 2.0] lab: host NMI storm on', uhhuh % 3,
+                           uhhuh % 4, '[ 5.0] lab: host NMI storm off', uhhuh % 6])
+        window = (r'lab: host NMI storm on', r'lab: host NMI storm off')
+        found = scan.scan(text, allow=[r'unknown reason'], window=window)
+        self.assertEqual(found['unknown'], [uhhuh % 1, uhhuh % 6])
+        # An oops inside the window is still a finding.
+        found = scan.scan('lab: host NMI storm on\n' + OOPS, allow=[r'unknown reason'],
+                          window=window)
+        self.assertEqual(scan.counts(found)['oops'], 1)
+
 
 if __name__ == '__main__':
     unittest.main()

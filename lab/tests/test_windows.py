@@ -489,6 +489,231 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(W.parse_stop('OK')[0], 'other')
 
 
+# The same code as the running kernel has it after the alternatives
+# patching: UNTRAIN_RET's second site (15 bytes, nothing to patch in) is a
+# JMP over INT3 fill.
+def live_text(stuff=False):
+    lines = []
+    for ln in ASM_EXC_NMI.splitlines():
+        a = int(ln.split(':')[0], 16) if ln[:1] == 'f' and ':' in ln and '<' not in \
+            ln.split(':')[0] else None
+        if a is not None and 0xffffffff81401457 <= a < 0xffffffff8140146c:
+            continue
+        lines.append(ln)
+        if a == 0xffffffff81401455:
+            lines += ['ffffffff81401457:\tnop', 'ffffffff81401458:\tnopl   0x0(%rax,%rax,1)']
+            if stuff:
+                lines += ['ffffffff8140145d:\txor    %eax,%eax',
+                          'ffffffff8140145f:\tbts    $0x3f,%rax',
+                          'ffffffff81401464:\tmov    %rax,%gs:0x7ec2b3e4(%rip)']
+            else:
+                lines += ['ffffffff8140145d:\tjmp    ffffffff8140146c <asm_exc_nmi+0xac>']
+                lines += ['%x:\tint3' % x for x in range(0xffffffff8140145f,
+                                                         0xffffffff8140146c)]
+    return '\n'.join(lines) + '\n'
+
+
+def live_layout(stuff=False):
+    return W.Layout(W.parse_objdump(live_text(stuff), START, END), SYMS)
+
+
+KERNEL_IBRS = 7 * 32 + 12
+PCID = 4 * 32 + 17
+PTI = 7 * 32 + 11
+
+
+def alt(addr, length, feature, repl_len, flags=0):
+    return W.AltSite(addr, length, feature, flags, 0xffffffff81dceb00, repl_len)
+
+
+# The alternative sites of the fixture (from .altinstructions of that build).
+SITES = [alt(START, 3, 9 * 32 + 20, 3), alt(START + 0x16, 2, PTI, 0),
+         alt(START + 0x80, 2, KERNEL_IBRS, 0), alt(START + 0x98, 5, 11 * 32 + 15, 5),
+         alt(START + 0x9d, 15, 11 * 32 + 19, 15), alt(0xffffffff8140153b, 2, KERNEL_IBRS, 0),
+         alt(0xffffffff8140154d, 2, PTI, 0), alt(0xffffffff81401556, 2, PCID, 0),
+         alt(0xffffffff81401576, 2, 9 * 32 + 0, 0)]
+
+
+class AltTest(unittest.TestCase):
+    def test_parse_altinstructions(self):
+        base = 0xffffffff81dca4c8
+        # instr at base + 0 - 0x989108, repl at base + 4 + 0x4640
+        blob = W.ALT_INSTR.pack(-0x989108, 0x4640, KERNEL_IBRS, 2, 0) + \
+            W.ALT_INSTR.pack(-0x989108, 0x4640, PCID | (W.ALT_FLAG_NOT << 16), 5, 5) + b'\0'
+        s = W.parse_altinstructions(blob, base)
+        self.assertEqual(len(s), 2)
+        self.assertEqual((s[0].addr, s[0].len, s[0].feature, s[0].flags, s[0].repl_len),
+                         (base - 0x989108, 2, KERNEL_IBRS, 0, 0))
+        self.assertEqual(s[0].repl, base + 4 + 0x4640)
+        self.assertEqual(s[0].end, base - 0x989106)
+        self.assertEqual((s[1].addr, s[1].feature, s[1].flags),
+                         (base + 14 - 0x989108, PCID, W.ALT_FLAG_NOT))
+
+    def test_elf_sections(self):
+        import struct
+        names = b'\0.text\0.altinstructions\0.shstrtab\0'
+        shoff = 0x40 + len(names)
+        sh = [(0, 0, 0, 0, 0, 0), (1, 1, 6, 0xffffffff81000000, 0x1000, 0x20),
+              (7, 1, 2, 0xffffffff81dca4c8, 0x2000, 0x1c), (24, 3, 0, 0, 0x40, len(names))]
+        hdr = bytearray(0x40)
+        hdr[:6] = b'\x7fELF\x02\x01'
+        struct.pack_into('<Q', hdr, 0x28, shoff)
+        struct.pack_into('<HHH', hdr, 0x3a, 64, len(sh), 3)
+        data = bytes(hdr) + names + b''.join(
+            struct.pack('<IIQQQQ', *x) + bytes(24) for x in sh)
+        secs = W.elf_sections(data)
+        self.assertEqual(secs['.altinstructions'], (0xffffffff81dca4c8, 0x2000, 0x1c))
+        self.assertEqual(secs['.text'][0], 0xffffffff81000000)
+        with self.assertRaises(W.LabError):
+            W.elf_sections(b'\x7fELF\x01' + bytes(100))
+
+    def test_feature_gates(self):
+        insns = W.parse_objdump(ASM_EXC_NMI, START, END)
+        gates = {(s.addr, t) for s, t in W.feature_gates(SITES, insns)}
+        self.assertEqual(gates, {(START + 0x16, START + 0x2a), (START + 0x80, START + 0x97),
+                                 (0xffffffff8140153b, 0xffffffff8140154d),
+                                 (0xffffffff8140154d, 0xffffffff81401576),
+                                 (0xffffffff81401556, 0xffffffff81401572),
+                                 (0xffffffff81401576, 0xffffffff8140157f)})
+        # ALT_NOT, or a replacement with code: not a gate.
+        self.assertEqual(W.feature_gates([alt(START + 0x80, 2, KERNEL_IBRS, 0, flags=1),
+                                          alt(START + 0x80, 2, KERNEL_IBRS, 2)], insns), [])
+
+    def test_call_thunk(self):
+        # retbleed=stuff: the user path calls exc_nmi's accounting thunk.
+        text = ASM_EXC_NMI.replace('ffffffff8140146f:\tcall   ffffffff81383024 <exc_nmi>',
+                                   'ffffffff8140146f:\tcall   ffffffff8138301b')
+        L = W.Layout(W.parse_objdump(text, START, END), SYMS)
+        self.assertEqual(L.call_exc_nmi_user, START + 0xaf)
+        text = ASM_EXC_NMI.replace('ffffffff8140146f:\tcall   ffffffff81383024 <exc_nmi>',
+                                   'ffffffff8140146f:\tcall   ffffffff81383000')
+        self.assertIsNone(W.Layout(W.parse_objdump(text, START, END), SYMS).call_exc_nmi_user)
+
+
+class ExclusionTest(unittest.TestCase):
+    UNREACHABLE = {KERNEL_IBRS: 'no IBRS', PCID: 'no PCID'}
+
+    def setUp(self):
+        self.insns = W.parse_objdump(ASM_EXC_NMI, START, END)
+        self.gates = W.feature_gates(SITES, self.insns)
+
+    def run_ex(self, layouts, unreachable=None):
+        dead = set()
+        for L in layouts:
+            dead |= set(L.addresses())
+        for L in layouts:
+            dead -= L.live
+        ex = W.exclusions(dead, layouts, self.gates,
+                          self.UNREACHABLE if unreachable is None else unreachable, hex)
+        return dead, ex
+
+    def test_padding(self):
+        L = live_layout()
+        self.assertEqual(W.padding_of(L, 0xffffffff8140145f).addr, 0xffffffff8140145d)
+        self.assertEqual(W.padding_of(L, 0xffffffff8140146b).addr, 0xffffffff8140145d)
+        self.assertIsNone(W.padding_of(L, 0xffffffff8140145d))       # the jmp itself
+        self.assertIsNone(W.padding_of(L, START + 0x82))             # IBRS code, not int3
+        # int3 that the jump before it does not skip is not padding
+        insns = W.parse_objdump('1000:\tjmp    1002\n1002:\tint3\n1003:\tnop\n', 0x1000, 0x1004)
+        lay = type('L', (), {})()
+        lay.insns, lay.by_addr = insns, {i.addr: i for i in insns}
+        self.assertIsNone(W.padding_of(lay, 0x1002))
+
+    def test_default_boots(self):
+        dead, ex = self.run_ex([live_layout()])
+        pad = set(range(0xffffffff8140145f, 0xffffffff8140146c))
+        ibrs = {START + 0x82, START + 0x87, START + 0x8f, START + 0x91, START + 0x95,
+                0xffffffff8140153d, 0xffffffff81401542, 0xffffffff81401545,
+                0xffffffff81401547, 0xffffffff8140154b}
+        pcid = {0xffffffff81401558, 0xffffffff8140155b, 0xffffffff81401562,
+                0xffffffff8140156b, 0xffffffff8140156d}
+        self.assertEqual(set(ex), pad | ibrs | pcid)
+        self.assertIn('int3 fill', ex[0xffffffff81401460])
+        self.assertIn('X86_FEATURE_KERNEL_IBRS', ex[START + 0x82])
+        self.assertIn('no IBRS', ex[START + 0x82])
+        self.assertIn('X86_FEATURE_PCID', ex[0xffffffff81401562])
+        # The PTI code (CR3 switches) and the FSGSBASE exit stay: pti=on
+        # (and a CPU with FSGSBASE) make them live, so they are not excluded.
+        self.assertIn(START + 0x18, dead - set(ex))                   # mov %cr3,%rdx
+        self.assertIn(0xffffffff81401578, dead - set(ex))             # wrgsbase
+        self.assertNotIn(0xffffffff8140157f, dead)                    # test %ebx,%ebx: live
+
+    def test_stuff_boot_makes_fill_live(self):
+        dead, ex = self.run_ex([live_layout(), live_layout(stuff=True)])
+        self.assertNotIn(0xffffffff8140145f, dead)     # bts in the stuff boot
+        self.assertNotIn(0xffffffff81401464, dead)     # mov %rax,%gs:... there
+        self.assertIn(0xffffffff81401460, ex)          # int3 in one, mid-insn in the other
+        self.assertIn('int3 fill', ex[0xffffffff81401460])
+
+    def test_feature_qemu_offers(self):
+        _dead, ex = self.run_ex([live_layout()], unreachable={KERNEL_IBRS: 'no IBRS'})
+        self.assertIn(START + 0x82, ex)
+        self.assertNotIn(0xffffffff81401562, ex)       # PCID: not shown unreachable
+
+    def test_gate_opened_in_some_boot(self):
+        # A boot whose code lacks the jump (feature set) runs the body, so
+        # an uncovered body address is not explained by that feature.
+        L = live_layout()
+        text = live_text().replace('ffffffff81401440:\tjmp    ffffffff81401457 '
+                                   '<asm_exc_nmi+0x97>', 'ffffffff81401440:\txchg   %ax,%ax')
+        L2 = W.Layout(W.parse_objdump(text, START, END), SYMS)
+        self.assertIn(START + 0x82, L2.live)
+        ex = W.exclusions({START + 0x82}, [L, L2], self.gates, self.UNREACHABLE, hex)
+        self.assertEqual(ex, {})
+
+    def test_unreachable_features(self):
+        def probe(cpu, props):
+            self.assertEqual(cpu, 'max,-smap')
+            return {p: p == 'pcid' and self.pcid for p in props}, [
+                "TCG doesn't support requested feature: CPUID.07H:EDX.spec-ctrl [bit 26]"]
+        self.pcid = False
+        out, notes = W.unreachable_features('max,-smap', probe)
+        self.assertEqual(set(out), {KERNEL_IBRS, PCID})
+        self.assertTrue(any('spec-ctrl=off ibrs=off' in n and 'bit 26' in n for n in notes))
+        self.pcid = True
+        out, notes = W.unreachable_features('max,-smap', probe)
+        self.assertEqual(set(out), {KERNEL_IBRS})
+        self.assertTrue(any(n.startswith('QEMU offers pcid') for n in notes))
+
+        def broken(cpu, props):
+            raise OSError('no qemu')
+        out, notes = W.unreachable_features('max', broken)
+        self.assertEqual(out, {})
+        self.assertIn('probe failed', notes[0])
+
+
+class SummaryTest(unittest.TestCase):
+    def rec(self, variant, addr, ok=True):
+        return {'variant': variant, 'addr': addr, 'ok': ok}
+
+    def test_rows(self):
+        vstats = {'kernel': {'path': 3, 'todo': 3}, 'user': {'path': 5, 'todo': 2},
+                  'kernel-int3': {'path': 1, 'todo': 1}}
+        res = [self.rec('kernel', 1), self.rec('kernel', 2), self.rec('kernel', 3, False),
+               self.rec('user', 4), self.rec('user', 5), self.rec('kernel-int3', 9),
+               {'variant': 'hazard', 'addr': None, 'ok': False}]
+        rows = W.variant_summary(vstats, res)
+        self.assertEqual(rows, [('kernel', 3, 3, 1, 3), ('user', 2, 2, 0, 5),
+                                ('kernel-int3', 1, 1, 0, 1), ('hazard', 0, 0, 1, 0)])
+        req = W.required_summary(rows, ['kernel', 'user', 'kernel-int3', 'kernel-pf',
+                                        'user-int3'])
+        self.assertEqual([q[0] for q in req], [w for w, _ in W.REQUIRED])
+        kern, user, int3, pf = req
+        self.assertEqual(kern[1:], (['kernel'], 3, 3, 1, False))     # a failure
+        self.assertEqual(user[1:], (['user'], 2, 2, 0, True))
+        self.assertEqual(int3[1:], (['kernel-int3', 'user-int3'], 1, 1, 0, False))  # not run
+        self.assertEqual(pf[1:], (['kernel-pf'], 0, 0, 0, False))
+
+    def test_complete_and_uncovered(self):
+        rows = [('kernel', 2, 3, 0, 3), ('kernel-gap/pti', 4, 4, 0, 4)]
+        req = W.required_summary(rows, ['kernel', 'kernel-gap/pti'])
+        self.assertEqual(req[0][1:], (['kernel', 'kernel-gap/pti'], 6, 7, 0, False))
+        rows[0] = ('kernel', 3, 3, 0, 3)
+        self.assertTrue(W.required_summary(rows, ['kernel', 'kernel-gap/pti'])[0][5])
+        # a variant whose trace failed has nothing to cover: incomplete
+        self.assertFalse(W.required_summary([('kernel', 0, 0, 1, 0)], ['kernel'])[0][5])
+
+
 class MiscTest(unittest.TestCase):
     def test_symbolize(self):
         tab = sorted([(START, 'asm_exc_nmi'), (0xffffffff814014e8, 'nmi_repeat')])

@@ -35,3 +35,8 @@ for t in $tests; do
 	*) out "not ok $i $t # exit=$st nmis=$delta"; rc=1 ;;
 	esac
 done
+# The KUnit suites that ran at boot (the series' dispatcher tests), each
+# line prefixed so the host can tell them from the selftests' KTAP.
+for f in /sys/kernel/debug/kunit/*/results; do
+	[ -r "$f" ] && sed 's/^/KUNIT /' "$f" > $RES
+done

@@ -30,7 +30,9 @@ stats_snap() {
 
 # torture_run "key=value key=value": load the module, wait for the storm to
 # end, copy its results to the results channel; rc = 0 only on verdict=PASS
-# with no user-load failure.
+# with no user-load failure.  TORTURE_USER_LOAD=0 leaves the user-mode load
+# out; TORTURE_HOOK names a command run after the storm, before rmmod (the
+# module's memory is still there).
 torture_run() {
 	rc=1
 	if [ ! -f /lib/modules/nmi_torture.ko ]; then
@@ -49,7 +51,7 @@ torture_run() {
 		echo 20000 > /sys/kernel/debug/x86/nmi_swallow_window_us
 	fi
 	stats_snap before
-	user_load_start
+	[ "${TORTURE_USER_LOAD:-1}" = 0 ] || user_load_start
 	if ! insmod /lib/modules/nmi_torture.ko slow_ipi_us=20000 $1 start=1; then
 		out "LAB torture=insmod-failed"
 		user_load_stop
@@ -60,6 +62,7 @@ torture_run() {
 	stats_snap after
 	cat $D/results > /tmp/torture.res
 	sed 's/^/TORTURE_KV /' /tmp/torture.res > $RES
+	[ -z "$TORTURE_HOOK" ] || $TORTURE_HOOK
 	rmmod nmi_torture || out "LAB torture=rmmod-failed"
 	if [ -s /tmp/user_load.fail ]; then
 		out "LAB user_load_failures=$(sort /tmp/user_load.fail | uniq -c | tr -s ' \n' '  ')"

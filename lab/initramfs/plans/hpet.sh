@@ -1,0 +1,174 @@
+# Plan "hpet": the HPET NMI hard-lockup detector (nmi_watchdog=hpet).
+#
+# lab.hpet=probe: only report how the hard-lockup detector came up (the
+#   host reads the "NMI watchdog:" lines from the console): the fallback boots.
+# lab.hpet=full (default):
+#   1. a healthy run of lab.hpet_secs seconds (default 60), with the
+#      detector's counters and x86/nmi_stats before and after;
+#   2. sysctl and debugfs: nmi_watchdog=0 stops the HPET NMIs, 1 restarts
+#      them, 2 is refused; the handling CPU moved through debugfs (a bad CPU
+#      refused) and by taking the handling CPU offline;
+#   3. watchdog_thresh=lab.hpet_lockup_thresh (default 2), then a hard
+#      lockup (lib/test_lockup.c, interrupts off for 3 periods + 1 s) on a
+#      CPU other than the handling one, then on the handling CPU itself,
+#      each between "lab: hpet: lockup start cpu=N" and "lab: hpet: lockup
+#      end" console markers (the host checks who reported what, and when).
+# Results: "LAB hpet_<key>=<value>" lines; the host judges them.
+. /plans/lib-torture.sh
+X=/sys/kernel/debug/x86
+W=$X/nmi_watchdog_hpet
+
+# A key of the detector's debugfs stats.
+hk() { awk -v k="$1" '$1 == k { print $2 }' $W 2>/dev/null; }
+# Column $2 of x86/nmi_stats for CPU (or "all") $1.
+ns() {
+	awk -v c="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+		$1 == c { print $h[col] }' $X/nmi_stats
+}
+kmsg() { echo "$*" > /dev/kmsg; }
+
+# One consistent snapshot (no HPET NMI in between): hpet_<tag>_{nmis,fires,
+# cpu,ext,ext_all,unknown,t}.  The NMI comes every few seconds: retry.
+snap() {
+	i=0
+	while :; do
+		a=$(hk nmis)
+		t=$(cut -d' ' -f1 /proc/uptime)
+		c=$(hk cpu)
+		ext=$(ns "$c" external)
+		all=$(ns all external)
+		unk=$(ns all unknown)
+		f=$(hk fires)
+		[ "$(hk nmis)" = "$a" ] && break
+		i=$((i + 1))
+		[ $i -lt 10 ] || break
+	done
+	out "LAB hpet_$1_nmis=$a hpet_$1_fires=$f hpet_$1_cpu=$c hpet_$1_ext=$ext" \
+		"hpet_$1_ext_all=$all hpet_$1_unknown=$unk hpet_$1_t=$t"
+	stats_snap "$1"
+}
+
+# Wait until the detector's channel is running (the HPET source is chosen
+# after the boot clocksource, from a late initcall).
+wait_running() {
+	i=0
+	while [ "$(hk running)" != 1 ] && [ $i -lt "$1" ]; do sleep 1; i=$((i + 1)); done
+	[ "$(hk running)" = 1 ]
+}
+
+# Hold CPU $1 with interrupts off for at least $2 seconds (TCG's delay loops
+# run slower than asked on the secondary CPUs, whose loops_per_jiffy it
+# cannot calibrate).  test_lockup never stays loaded: its init returns
+# -EAGAIN, and then busybox's insmod retries with init_module(), which would
+# run the lockup a second time.  The module opens file_path= first, so the
+# file goes away (from another CPU) before the retry, which then fails.
+lockup() {
+	other=$(( ($1 + 1) % $(grep -c ^processor /proc/cpuinfo) ))
+	: > /tmp/lockup.once
+	kmsg "lab: hpet: lockup start cpu=$1 secs=$2"
+	taskset -c $other sh -c 'sleep 2; rm -f /tmp/lockup.once' &
+	taskset -c "$1" insmod /lib/modules/test_lockup.ko disable_irq=1 time_secs="$2" \
+		file_path=/tmp/lockup.once 2> /tmp/insmod.err
+	wait
+	sleep 1
+	kmsg "lab: hpet: lockup end cpu=$1"
+	out "LAB hpet_lockup_$3=$1"
+}
+
+mode=$(arg lab.hpet full)
+out "LAB hpet_mode=$mode cpus=$(grep -c ^processor /proc/cpuinfo)"
+out "LAB hpet_sysctl_nmi_watchdog=$(cat /proc/sys/kernel/nmi_watchdog 2>/dev/null)" \
+	"hpet_thresh=$(cat /proc/sys/kernel/watchdog_thresh 2>/dev/null)"
+rc=0
+if [ "$mode" = probe ]; then
+	[ -r $W ] && out "LAB hpet_debugfs=1" || out "LAB hpet_debugfs=0"
+	return 0 2>/dev/null || exit 0
+fi
+
+if [ ! -r $W ] || ! wait_running 20; then
+	out "LAB hpet_running=0"
+	rc=1
+	return 1 2>/dev/null || exit 1
+fi
+out "LAB hpet_running=1 hpet_channel=$(hk channel) hpet_period_ms=$(hk period_ms)" \
+	"hpet_watched=$(hk watched)"
+thresh=$(cat /proc/sys/kernel/watchdog_thresh)
+
+# 1. Healthy run.
+secs=$(arg lab.hpet_secs 60)
+echo "lab: hpet: healthy run, $secs s"
+snap h0
+sleep "$secs"
+snap h1
+
+# 2. sysctl: off, refused value, on.
+echo "lab: hpet: sysctl"
+echo 0 > /proc/sys/kernel/nmi_watchdog
+out "LAB hpet_off_running=$(hk running)"
+snap off0
+sleep $((thresh + 1))
+snap off1
+if echo 2 > /proc/sys/kernel/nmi_watchdog 2>/dev/null; then
+	out "LAB hpet_sysctl_bad=accepted"
+else
+	out "LAB hpet_sysctl_bad=refused"
+fi
+echo 1 > /proc/sys/kernel/nmi_watchdog
+out "LAB hpet_on_running=$(hk running)"
+snap on0
+sleep $((thresh + 1))
+snap on1
+
+# 2b. The handling CPU: a bad value, debugfs, CPU hotplug.
+echo "lab: hpet: handling CPU"
+ncpu=$(grep -c ^processor /proc/cpuinfo)
+if echo "$ncpu" > $X/nmi_watchdog_hpet_cpu 2>/dev/null; then
+	out "LAB hpet_cpu_bad=accepted"
+else
+	out "LAB hpet_cpu_bad=refused"
+fi
+if [ "$ncpu" -ge 3 ]; then
+	first=$(hk cpu)
+	to=1
+	[ "$first" = 1 ] && to=2
+	echo $to > $X/nmi_watchdog_hpet_cpu
+	snap mv0
+	sleep $((thresh + 1))
+	snap mv1
+	# The handling CPU goes offline: the hotplug callback moves the NMI.
+	echo 0 > /sys/devices/system/cpu/cpu$to/online
+	out "LAB hpet_offline_cpu=$to"
+	snap hp0
+	sleep $((thresh + 1))
+	snap hp1
+	echo 1 > /sys/devices/system/cpu/cpu$to/online
+	echo -1 > $X/nmi_watchdog_hpet_cpu
+	sleep 1
+fi
+
+# 3. Hard lockups: another CPU, then the handling CPU.  A shorter period
+# (the sysctl reprograms the channel).  Interrupts stay off for three
+# periods and a second: the detector reports a CPU at most two periods after
+# its last watchdog hrtimer interrupt, or three when the CPU touched the
+# watchdog just before (test_lockup's own console output does).
+thresh=$(arg lab.hpet_lockup_thresh 2)
+echo "$thresh" > /proc/sys/kernel/watchdog_thresh
+sleep 1
+out "LAB hpet_lockup_thresh=$(cat /proc/sys/kernel/watchdog_thresh)" \
+	"hpet_lockup_period_ms=$(hk period_ms) hpet_lockup_running=$(hk running)"
+if [ -f /lib/modules/test_lockup.ko ]; then
+	hold=$((thresh * 3 + 1))
+	h=$(hk cpu)
+	victim=$(( (h + ncpu - 1) % ncpu ))
+	[ "$victim" = "$h" ] && victim=$(( (h + 1) % ncpu ))
+	snap l0
+	lockup "$victim" "$hold" other
+	sleep 2
+	lockup "$(hk cpu)" "$hold" self
+	sleep 2
+	snap l1
+else
+	out "LAB hpet_lockup=absent"
+	rc=1
+fi
+out "LAB hpet_end_running=$(hk running)"

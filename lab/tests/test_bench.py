@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: GPL-2.0
+import os
+import struct
+import sys
+import tempfile
+import unittest
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import bench  # noqa: E402
+
+
+def png_chunks(data):
+    """[(kind, payload)] of a PNG, checking the signature and every CRC."""
+    assert data[:8] == b'\x89PNG\r\n\x1a\n'
+    out, i = [], 8
+    while i < len(data):
+        n, = struct.unpack('>I', data[i:i + 4])
+        kind, payload = data[i + 4:i + 8], data[i + 8:i + 8 + n]
+        crc, = struct.unpack('>I', data[i + 8 + n:i + 12 + n])
+        assert crc == zlib.crc32(kind + payload) & 0xffffffff, kind
+        out.append((kind, payload))
+        i += 12 + n
+    return out
+
+
+def png_pixels(data):
+    chunks = png_chunks(data)
+    w, h, depth, colour, _, _, _ = struct.unpack('>IIBBBBB', chunks[0][1])
+    raw = zlib.decompress(b''.join(p for k, p in chunks if k == b'IDAT'))
+    return w, h, depth, colour, raw
+
+
+SWEEP = """\
+LAB plan=bench
+LAB bench=sweep cpus=4
+LAB sweep_step=1000
+NMISTATS before cpu internal unknown nested longest_ns
+NMISTATS before all 4 0 0 100
+TORTURE_KV state=done
+TORTURE_KV cpus=4
+TORTURE_KV elapsed_ms=10000
+TORTURE_KV int_raised=40000
+TORTURE_KV int_lost=0
+TORTURE_KV ext_lost=0
+TORTURE_KV ipi_slow=2
+TORTURE_KV unknown=-
+TORTURE_KV TORTURE raised=41000 serviced=41000 lost=0 dup=0 unknown=- nested=- repeats=- verdict=PASS
+NMISTATS after cpu internal unknown nested longest_ns
+NMISTATS after all 900 2 7 300
+LAB sweep_rc=0
+LAB sweep_step=4000
+TORTURE_KV state=done
+TORTURE_KV cpus=4
+TORTURE_KV elapsed_ms=10000
+TORTURE_KV int_raised=160000
+TORTURE_KV int_lost=0
+TORTURE_KV ext_lost=1
+TORTURE_KV ipi_slow=0
+TORTURE_KV unknown=5
+TORTURE_KV TORTURE raised=161000 serviced=160999 lost=1 dup=0 unknown=5 nested=- repeats=- verdict=FAIL
+LAB sweep_rc=1
+LAB nmis_after=20
+LAB end rc=0
+"""
+
+
+class StatsTest(unittest.TestCase):
+    def test_median_and_ratio(self):
+        self.assertEqual(bench.median([5, 1, 3]), 3)
+        self.assertEqual(bench.median([4, 1, 3, 2]), 2.5)
+        self.assertIsNone(bench.median([]))
+        self.assertEqual(bench.ratio(3, 2), 1.5)
+        self.assertIsNone(bench.ratio(3, 0))
+        self.assertIsNone(bench.ratio(None, 2))
+
+    def test_split_counts_rep_iterations(self):
+        # Three entry instructions, a REP MOVS stepped three times in the
+        # dispatcher, then one more of each.
+        trace = [(1, 'entry'), (2, 'entry'), (3, 'entry'),
+                 (10, 'dispatch'), (11, 'dispatch'), (11, 'dispatch'), (11, 'dispatch'),
+                 (12, 'dispatch'), (4, 'entry')]
+        c = bench.split_counts(trace)
+        self.assertEqual(c, {'entry': 4, 'dispatch': 3, 'steps': 9, 'rep': 2, 'total': 7})
+
+    def test_breakdown_by_symbol(self):
+        symtab = [(0x1000, 'asm_exc_nmi'), (0x2000, 'exc_nmi'), (0x3000, 'nmi_handle')]
+        trace = [(0x1000, 'entry'), (0x1004, 'entry'), (0x2000, 'dispatch'),
+                 (0x3000, 'dispatch'), (0x3004, 'dispatch'), (0x3004, 'dispatch')]
+        self.assertEqual(bench.breakdown(trace, symtab, 'dispatch'),
+                         [('nmi_handle', 2), ('exc_nmi', 1)])
+        self.assertEqual(bench.breakdown(trace, symtab)[0], ('asm_exc_nmi', 2))
+        self.assertEqual(bench.symbol_of(0x10, symtab), '0x10')
+        self.assertEqual(bench.symbol_of(0x3000 + 0x200000, symtab), '0x203000')
+
+
+class HistogramTest(unittest.TestCase):
+    def test_buckets_match_the_module(self):
+        self.assertEqual(bench.HIST_BUCKETS, 1920)
+        self.assertEqual([bench.hist_index(u) for u in (0, 63, 64, 65, 66, 127, 128)],
+                         [0, 63, 64, 64, 65, 95, 96])
+        self.assertEqual([bench.hist_value(i) for i in (0, 63, 64, 65, 95, 96)],
+                         [0, 63, 64, 66, 126, 128])
+        for us in list(range(0, 300)) + [1000, 4095, 4096, 88064, 10 ** 6, 2 ** 40 + 12345]:
+            i = bench.hist_index(us)
+            self.assertLessEqual(bench.hist_value(i), us)
+            self.assertLess(us, bench.hist_value(i + 1))
+        self.assertEqual(bench.hist_index(2 ** 64 - 1), bench.HIST_BUCKETS - 1)
+
+    def test_percentile_like_nt_percentile(self):
+        hist = [0] * bench.HIST_BUCKETS
+        hist[10] = 50
+        hist[bench.hist_index(1000)] = 49
+        hist[bench.hist_index(90000)] = 1
+        self.assertEqual(bench.hist_percentile(hist, 50), 10)
+        self.assertEqual(bench.hist_percentile(hist, 51), bench.hist_value(
+            bench.hist_index(1000)))
+        self.assertEqual(bench.hist_percentile(hist, 99), bench.hist_value(
+            bench.hist_index(1000)))
+        self.assertEqual(bench.hist_percentile(hist, 100), bench.hist_value(
+            bench.hist_index(90000)))
+        self.assertEqual(bench.hist_percentile([0] * 4, 50), 0)
+
+    def test_cdf(self):
+        hist = [0] * bench.HIST_BUCKETS
+        hist[5], hist[70] = 3, 1
+        pts = bench.hist_cdf(hist)
+        self.assertEqual(pts[0], (5, 0.0))
+        self.assertEqual(pts[1], (6, 0.75))
+        self.assertEqual(pts[-1], (bench.hist_value(71), 1.0))
+        self.assertEqual(bench.hist_cdf([0, 0]), [])
+        self.assertEqual(bench.percentile_cdf(72, 4608, 20094),
+                         [(72, 0.0), (72, 0.5), (4608, 0.99), (20094, 1.0)])
+        self.assertEqual(bench.percentile_cdf(None, None, None), [])
+
+
+class SweepTest(unittest.TestCase):
+    def steps(self):
+        out = []
+        for rate, r in bench.parse_sweep(SWEEP):
+            t = bench.report.torture_fields(bench.types.SimpleNamespace(results=r))
+            out.append(bench.sweep_step(rate, t))
+        return out
+
+    def test_parse_sweep(self):
+        chunks = bench.parse_sweep(SWEEP)
+        self.assertEqual([r for r, _ in chunks], [1000, 4000])
+        self.assertEqual(chunks[0][1].torture['int_raised'], '40000')
+        self.assertEqual(chunks[1][1].torture['lost'], '1')
+        self.assertIsNotNone(bench.results.nmistats_delta(chunks[0][1]))
+        self.assertIsNone(bench.results.nmistats_delta(chunks[1][1]))
+
+    def test_steps(self):
+        s1, s2 = self.steps()
+        # Step 1: the kernel's own unknown count (2) is explained by 2 late IPIs.
+        self.assertTrue(s1['ok'])
+        self.assertEqual(s1['unknown'], 2)
+        self.assertEqual(s1['achieved'], 1000)
+        self.assertFalse(s2['ok'])
+        self.assertFalse(s2['noloss'])
+        self.assertIn('lost 1', s2['why'])
+        self.assertIn('5 unexplained unknown', s2['why'])
+        self.assertEqual(bench.max_sustained([s1, s2]), 1000)
+
+    def test_max_sustained(self):
+        def st(rate, ok, noloss=None):
+            return {'rate': rate, 'ok': ok, 'noloss': ok if noloss is None else noloss}
+        self.assertIsNone(bench.max_sustained([st(250, False, True), st(1000, True)]))
+        self.assertEqual(bench.max_sustained([st(1000, True), st(250, False, True)], 'noloss'),
+                         1000)
+        # A step that holds after one that did not does not count.
+        self.assertEqual(bench.max_sustained([st(250, True), st(1000, False), st(4000, True)]),
+                         250)
+
+    def test_step_below_rate(self):
+        t = {'elapsed_ms': '10000', 'cpus': '4', 'int_raised': '100000', 'lost': '0',
+             'dup': '0', 'unknown': '0', 'ipi_slow': '0'}
+        s = bench.sweep_step(16000, t)
+        self.assertFalse(s['ok'])
+        self.assertFalse(s['noloss'])
+        self.assertIn('reached 2500/s', s['why'])
+        self.assertTrue(bench.sweep_step(2500, t)['ok'])
+        self.assertIn('no result', bench.sweep_step(1000, {})['why'])
+
+
+class ReportTest(unittest.TestCase):
+    def test_count_backtraces(self):
+        text = ('[ 11.2] NMI backtrace for cpu 4\n[ 11.3] NMI backtrace for cpu 0\n'
+                '[ 11.4] NMI backtrace for cpu 4 skipped: idling at default_idle+0x9/0x10\n'
+                '[ 11.5] NMI backtrace for cpu 12\n')
+        self.assertEqual(bench.count_backtraces(text), [0, 4, 12])
+
+    def data(self):
+        def step(entry, disp):
+            return {'entry': entry, 'dispatch': disp, 'total': entry + disp}
+        return {
+            'instrument': {
+                'step': {'kernel': step(109, 695), 'user': step(76, 774)},
+                'torture': {'fields': {'ext_lost': '4', 'ext_p50_us': '7808',
+                                       'ext_p99_us': '88064'}},
+                'sweep': {'max_rate': None, 'max_rate_noloss': 1000,
+                          'steps': [{'rate': 250}]}},
+            'series': {
+                'step': {'kernel': step(103, 832), 'user': step(76, 910)},
+                'torture': {'fields': {'ext_lost': '0', 'ext_p50_us': '70',
+                                       'ext_p99_us': '4608'}},
+                'sweep': {'max_rate': 16000, 'max_rate_noloss': 16000,
+                          'steps': [{'rate': 250}]}},
+        }
+
+    def test_summary_and_bench_line(self):
+        s = bench.summary_of(self.data())
+        self.assertAlmostEqual(s['entry_insn_ratio'], 103 / 109)
+        self.assertEqual(s['user_entry_insn_ratio'], 1.0)
+        self.assertEqual(s['max_rate_ratio'], float('inf'))
+        self.assertEqual(s['max_rate_noloss_ratio'], 16.0)
+        line = bench.bench_line(s)
+        self.assertTrue(line.startswith('BENCH entry_insn_ratio=0.945 user_entry_insn_ratio=1.000 '
+                                        'dispatch_insn_ratio=1.197 lost_ext_base=4 '
+                                        'lost_ext_series=0 ext_p50_ms=0.070 ext_p99_ms=4.608 '
+                                        'max_rate_ratio=inf ext_p50_ms_base=7.808 '
+                                        'ext_p99_ms_base=88.064'), line)
+        self.assertTrue(line.endswith(' max_rate_noloss_ratio=16.00'))
+
+    def test_bench_line_missing(self):
+        line = bench.bench_line(bench.summary_of({}))
+        keys = [kv.split('=')[0] for kv in line.split()[1:]]
+        self.assertEqual(keys[:8], ['entry_insn_ratio', 'user_entry_insn_ratio',
+                                    'dispatch_insn_ratio', 'lost_ext_base', 'lost_ext_series',
+                                    'ext_p50_ms', 'ext_p99_ms', 'max_rate_ratio'])
+        self.assertTrue(all(kv.endswith('=-') for kv in line.split()[1:]))
+
+    def test_module_symtab(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, 'results.txt'), 'w') as f:
+                f.write('LAB plan=bench\nKSYM ffffffffa0000010 nt_int_handler\nKSYM bad\n')
+            self.assertEqual(bench.module_symtab(d),
+                             [(0xffffffffa0000010, 'nt_int_handler [nmi_torture]')])
+            self.assertEqual(bench.module_symtab(os.path.join(d, 'none')), [])
+
+
+class PngTest(unittest.TestCase):
+    def test_canvas(self):
+        cv = bench.Canvas(7, 3)
+        cv.set(2, 1, (255, 0, 0))
+        cv.set(9, 9, (1, 2, 3))         # outside: ignored
+        w, h, depth, colour, raw = png_pixels(cv.png())
+        self.assertEqual((w, h, depth, colour), (7, 3, 8, 2))
+        self.assertEqual(len(raw), 3 * (1 + 7 * 3))
+        row = raw[1 * 22:2 * 22]
+        self.assertEqual(row[0], 0)                     # filter: none
+        self.assertEqual(row[1 + 2 * 3:1 + 3 * 3], b'\xff\x00\x00')
+        self.assertEqual(row[1:4], b'\xff\xff\xff')
+
+    def test_lines_and_text(self):
+        cv = bench.Canvas(20, 20)
+        cv.line(0, 0, 19, 19, (0, 0, 0))
+        self.assertEqual(cv.get(10, 10), (0, 0, 0))
+        self.assertEqual(cv.get(10, 0), (255, 255, 255))
+        cv.text(0, 10, '1', (9, 9, 9))
+        self.assertEqual(cv.get(2, 10), (9, 9, 9))     # the top of the "1"
+        for ch in 'EXTERNAL NMI EVENTS: 0.25 100MS P99 (HISTOGRAM) IPI_RATE=4000':
+            self.assertIn(ch.upper(), bench.FONT)
+            self.assertEqual([len(r) for r in bench.FONT[ch.upper()]], [5] * 7)
+
+    def test_plot(self):
+        hist = [0] * bench.HIST_BUCKETS
+        hist[30], hist[bench.hist_index(5000)] = 90, 10
+        png = bench.plot_cdf([('BASE', (30, 90, 200), bench.percentile_cdf(7808, 88064, 138950)),
+                              ('SERIES', (210, 50, 30), bench.hist_cdf(hist))],
+                             'TITLE', 'SUB')
+        w, h, _, _, raw = png_pixels(png)
+        self.assertEqual((w, h), (820, 640))
+        self.assertIn(b'\xd2\x32\x1e', raw)           # the series' colour is drawn
+        self.assertIn(b'\x1e\x5a\xc8', raw)
+
+
+if __name__ == '__main__':
+    unittest.main()
