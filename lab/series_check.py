@@ -243,6 +243,10 @@ def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
     new = warndiff.new_warnings(base, warndiff.warnings(logs['series'], srcdirs(srcs['series'])))
     errors = [n for n in new if n[1].startswith('error:')]
     new = [n for n in new if not n[1].startswith('error:')]
+    new, justified = warndiff.justify(new, warndiff.load_allow(
+        os.path.join(lab.LAB, 'warning-allow')))
+    for (f, msg), why in justified:
+        print('      justified: %s: %s (%s)' % (f, msg, why))
     for f, msg in errors + new:
         print('      %s: %s' % (f, msg))
     note = '%d objects, %d new warnings, %.0f s' % (len(objs['series']), len(new),

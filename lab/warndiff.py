@@ -67,3 +67,31 @@ def new_warnings(base, series):
 def failed_targets(text):
     """Objects make could not build: "make[n]: *** [...: path/x.o] Error 1"."""
     return sorted(set(re.findall(r'\*\*\* \[[^\]]*?: ([^\]\s]+\.o)\] Error', text)))
+
+
+def load_allow(path):
+    """lab/warning-allow: a regex a line, a TAB, the reason it is kept."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.rstrip('\n')
+                if line and not line.startswith('#') and '\t' in line:
+                    rx, why = line.split('\t', 1)
+                    out.append((re.compile(rx), why))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def justify(new, allow):
+    """Split new warnings into (counted, [(warning, reason)]): a warning
+    "file: message" matched by an allow regex is justified, not counted."""
+    counted, justified = [], []
+    for f, msg in new:
+        why = next((w for rx, w in allow if rx.search('%s: %s' % (f, msg))), None)
+        if why is None:
+            counted.append((f, msg))
+        else:
+            justified.append(((f, msg), why))
+    return counted, justified

@@ -75,3 +75,14 @@ class WarnDiffTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class JustifyTest(unittest.TestCase):
+    def test_allowed_warning_is_printed_not_counted(self):
+        import re
+        allow = [(re.compile(r"nmi\.c: warning: context imbalance in 'f'"), 'sparse')]
+        new = [('arch/x86/kernel/nmi.c', "warning: context imbalance in 'f' - wrong count"),
+               ('arch/x86/kernel/nmi.c', 'warning: unused variable')]
+        counted, justified = warndiff.justify(new, allow)
+        self.assertEqual(counted, [('arch/x86/kernel/nmi.c', 'warning: unused variable')])
+        self.assertEqual(justified[0][1], 'sparse')
