@@ -1021,22 +1021,11 @@ def part_sweep(variant, inp, args):
 # scale: NMI backtraces on many vCPUs.
 # ---------------------------------------------------------------------------
 
-def host_lpj(hz=250):
-    """loops_per_jiffy for lpj=: skips the per-CPU delay calibration, which
-    fails under TCG and costs about 15 s per vCPU on a loaded host."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            m = re.search(r'^cpu MHz\s*:\s*([\d.]+)', f.read(), re.M)
-        return int(float(m.group(1)) * 1e6 / hz)
-    except (OSError, AttributeError, ValueError):
-        return 10000000
-
-
 def part_scale(variant, inp, args):
     outdir = os.path.join(args.out, 'scale-' + NAME[variant])
     n = args.scale_cpus
     summary = vm.run(vm.parse_args(vm_argv(
-        inp, outdir, ['lab.bench=scale', 'lpj=%d' % host_lpj()], n, args.scale_timeout,
+        inp, outdir, ['lab.bench=scale', 'lpj=%d' % vm.host_lpj()], n, args.scale_timeout,
         mem=max(1024, 32 * n))))
     b = lab.Boot('scale-' + NAME[variant], summary, outdir)
     text = console_text(outdir)

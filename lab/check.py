@@ -332,6 +332,12 @@ def part_torture(t, args, expected):
         ok = 0 < repeats <= nested
         t.add('PASS' if ok else 'FAIL', 'torture:nesting',
               'nested=%d repeats=%d (want 0 < repeats <= nested)' % (nested, repeats))
+        # Only the CPU that receives external NMIs may run the external pass
+        # on an NMI an internal handler claimed, or send itself poll NMIs.
+        busy = report.ext_work_elsewhere(b.results, tt.get('ext_cpu', '0'))
+        t.add('FAIL' if busy else 'PASS', 'torture:lockfree-elsewhere',
+              ' '.join('cpu%s:%s=%d' % w for w in busy) or
+              'ext_polls=0 poll_nmis=0 on every CPU but %s' % tt.get('ext_cpu', '0'))
     other = [k for k in ('reentry', 'reg_errors', 'bp_hits_nmi') if tt.get(k, '0') != '0']
     t.add('FAIL' if other else 'PASS', 'torture:integrity',
           ' '.join('%s=%s' % (k, tt[k]) for k in other))

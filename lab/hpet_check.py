@@ -61,18 +61,6 @@ LOCKUP_ALLOW = [r'Watchdog detected hard LOCKUP on cpu \d+',
 LINE = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
 
 
-def host_lpj(hz=250):
-    """loops_per_jiffy for lpj= (as bench.host_lpj()): TCG defeats the
-    secondary CPUs' delay calibration, and test_lockup's mdelay() then holds
-    a CPU four times longer than asked, into an RCU stall."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            m = re.search(r'^cpu MHz\s*:\s*([\d.]+)', f.read(), re.M)
-        return int(float(m.group(1)) * 1e6 / hz)
-    except (OSError, AttributeError, ValueError):
-        return 10000000
-
-
 def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None):
     """lab.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
@@ -142,7 +130,7 @@ def boot_main(t):
     start = time.monotonic()
     b = boot('check-hpet', qemu_args=MSI,
              append=['nmi_watchdog=hpet', 'watchdog_thresh=%d' % THRESH,
-                     'lpj=%d' % host_lpj(), 'lab.hpet_secs=%d' % HEALTHY_SECS,
+                     'lpj=%d' % vm.host_lpj(), 'lab.hpet_secs=%d' % HEALTHY_SECS,
                      'lab.hpet_lockup_thresh=%d' % LOCKUP_THRESH],
              timeout=HEALTHY_SECS + 400, allow=LOCKUP_ALLOW, window=LOCKUP_WINDOW)
     secs = time.monotonic() - start
@@ -310,7 +298,7 @@ def fallbacks(t):
     for row, qargs, append, want in FALLBACKS:
         start = time.monotonic()
         b = boot('check-' + row.replace(':', '-'), cpus=1, qemu_args=qargs, timeout=300,
-                 append=append + ['watchdog_thresh=%d' % THRESH, 'lpj=%d' % host_lpj(),
+                 append=append + ['watchdog_thresh=%d' % THRESH, 'lpj=%d' % vm.host_lpj(),
                                   'lab.hpet=probe'])
         secs = time.monotonic() - start
         lines = console_lines(b)

@@ -112,6 +112,19 @@ def lockfree_line(delta, seconds=None):
     return line
 
 
+def ext_work_elsewhere(r, ext_cpu):
+    """[(cpu, counter, n)]: external passes on claimed NMIs (ext_polls) or
+    poll NMIs on CPUs that do not receive external NMIs; the series' design
+    says there are none.  Empty on a kernel without per-CPU stats."""
+    out = []
+    for cpu in sorted(k for k in r.nmistats.get('after', {}) if k.isdigit()):
+        if cpu == str(ext_cpu):
+            continue
+        d = results.nmistats_delta(r, row=cpu) or {}
+        out += [(cpu, k, d[k]) for k in ('ext_polls', 'poll_nmis') if d.get(k)]
+    return out
+
+
 def torture_fields(b):
     """The TORTURE line's fields; the kernel's own counts where it has them."""
     t = dict(b.results.torture)

@@ -12,6 +12,7 @@ failed; any other way out (panic, hang, QEMU's own errors) is not a pass.
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,19 @@ QBOOT = '/usr/share/qemu/qboot.rom'
 # isa-debug-exit: (value << 1) | 1 for the 0x10 / 0x11 the guest's init writes.
 EXIT_PASS = 33
 EXIT_FAIL = 35
+
+
+def host_lpj(hz=250):
+    """loops_per_jiffy for the guest's lpj=: TCG defeats the per-CPU delay
+    calibration of secondary CPUs (about 15 s each on a loaded host, and an
+    mdelay() several times longer than asked).  Taken from the host's clock
+    rate, for the guest's HZ=250."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            m = re.search(r'^cpu MHz\s*:\s*([\d.]+)', f.read(), re.M)
+        return int(float(m.group(1)) * 1e6 / hz)
+    except (OSError, AttributeError, ValueError):
+        return 10000000
 
 
 def connect_unix(path, timeout):

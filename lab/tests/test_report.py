@@ -32,3 +32,20 @@ class LockfreeTest(unittest.TestCase):
 
     def test_base_has_no_stats(self):
         self.assertIsNone(report.lockfree_line(None))
+
+
+class ExtWorkElsewhereTest(unittest.TestCase):
+    def stats(self, cpu1_polls):
+        import results
+        return results.parse(
+            'NMISTATS before cpu internal ext_polls poll_nmis longest_ns\n'
+            'NMISTATS before 0 1 0 0 5\nNMISTATS before 1 1 0 0 5\n'
+            'NMISTATS after cpu internal ext_polls poll_nmis longest_ns\n'
+            'NMISTATS after 0 9 4 3 5\nNMISTATS after 1 9 %d 0 5\n' % cpu1_polls)
+
+    def test_only_the_external_cpu_polls(self):
+        self.assertEqual(report.ext_work_elsewhere(self.stats(0), '0'), [])
+
+    def test_a_pass_elsewhere_is_reported(self):
+        self.assertEqual(report.ext_work_elsewhere(self.stats(2), '0'),
+                         [('1', 'ext_polls', 2)])
