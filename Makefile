@@ -11,10 +11,11 @@ LAB     := lab
 B       := build
 SECONDS ?= 30
 TORTURE_SECONDS ?= 600
+HPET_SOAK_SECONDS ?= 600
 
 .PHONY: all run check deps tree kernel base-kernel ksft initramfs export \
 	torture torture-base model windows bisect boot boot-i386 series-check \
-	series-check-full send-preview bench lab-test clean distclean help
+	series-check-full send-preview bench hpet-soak wide-kernel lockfree kvm lab-test clean distclean help
 
 all: help
 
@@ -70,6 +71,34 @@ windows: deps tree kernel ksft initramfs
 # never part of make check.  Results in build/bench/.
 bench: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/bench.py $(if $(QUICK),--quick)
+
+# The HPET NMI watchdog beside the torture test with all hazards
+# (HPET_SOAK_SECONDS, default 10 min): nothing lost, no false lockup, every
+# HPET NMI accounted for.  Ends with an "HPETSOAK ..." line.
+hpet-soak: deps tree kernel ksft
+	$(PY) $(LAB)/hpet_check.py --soak $(HPET_SOAK_SECONDS)
+
+# The whole kernel with lab/config/wide.config (FRED, KVM VMX and SVM, Xen
+# PV, SEV, UV and the NMI drivers), linked and checked by objtool like the
+# boot kernel, then booted under the NMI workload (30 s, host NMIs at 200/s).
+wide-kernel: deps tree ksft
+	KCONFIG_EXTRA="lab/config/wide.config lab/config/wide-kernel.config" \
+		$(LAB)/kbuild.sh series wide-kernel
+	$(PY) $(LAB)/lab.py boot workload --variant wide-kernel --nmi-rate 200 --append lab.seconds=30
+
+# How often the dispatcher takes a lock or does port I/O on internal NMIs
+# under a PMU-like load: steady NMI IPIs (250/s per CPU, no bursts), no
+# hazards, no user-mode load, 60 s.  Ends with a "LOCKFREE ..." line.
+lockfree: deps tree kernel ksft initramfs
+	$(PY) $(LAB)/lab.py torture --seconds 60 --hazards none \
+		--params bursts=0:ipi_rate=250:ext_rate=10 --append lab.user_load=0
+
+# KVM as host in the guest (kvm_amd on TCG's SVM): KVM selftests, nested SVM
+# included, while the host injects NMIs and beside the torture test
+# (lab/kvm_check.py; VARIANT=instrument: the base).  Ends with a "KVMSFT ..."
+# line.  make check runs it as its part kvm.
+kvm: deps tree
+	$(PY) $(LAB)/kvm_check.py --variant $(or $(VARIANT),series)
 
 # Build every patch of the series on its own (slow: one build per patch).
 bisect:

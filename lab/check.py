@@ -23,7 +23,12 @@ Parts (all run by default; --only picks some):
               through the gdbstub (make windows sweeps them all)
   hpet        the HPET NMI hard-lockup detector (nmi_watchdog=hpet): a
               healthy run, a hard lockup on one CPU, sysctl and hotplug,
-              the fallbacks (lab/hpet_check.py)
+              the fallbacks, a 90 s soak beside the torture test
+              (lab/hpet_check.py)
+  kvm         KVM as host in the guest (kvm_amd on TCG's SVM): 15 KVM
+              selftests, nested SVM included, while the host injects NMIs
+              and beside the torture test; NMIs must be taken as VM exits
+              (lab/kvm_check.py, make kvm)
 Expected failures (lab/expected-failures) are proven on the base kernel
 before they are counted as XFAIL.  The last line is "N passed, M failed".
 """
@@ -42,7 +47,7 @@ import results
 import scan
 
 PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
-         'hpet')
+         'hpet', 'kvm')
 
 # Console lines the selftest plan declares expected: the host's NMI storm.
 KSFT_ALLOW = scan.HOST_NMI_ALLOW
@@ -375,6 +380,12 @@ def part_hpet(t, args):
     hpet_check.run(t, args)
 
 
+def part_kvm(t, args):
+    """KVM selftests under NMIs: lab/kvm_check.py."""
+    import kvm_check
+    kvm_check.run(t, args, 'series')
+
+
 def main(args):
     parts = args.only or PARTS
     expected = expect.load()
@@ -404,6 +415,8 @@ def main(args):
         part_windows(t)
     if 'hpet' in parts:
         part_hpet(t, args)
+    if 'kvm' in parts:
+        part_kvm(t, args)
     xfail = sum(1 for v, _, _ in t.rows if v == 'XFAIL')
     print()
     for v, name, note in t.rows:

@@ -37,6 +37,16 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
                         (HPET MSI off), the HPET as clocksource, no HPET (with
                         an unknown nmi_watchdog= option), interrupt remapping
                         (q35 with an intel-iommu)
+  hpet-soak:*           the detector beside the torture test with all hazards
+                        and the user-mode load (plan "hpet", lab.hpet=soak),
+                        SOAK_SECS in make check, 600 s in make hpet-soak:
+    :torture            the torture test passes and loses no external event
+    :no-false-lockup    no hard or soft lockup reported
+    :nmis-accounted     every HPET fire claimed by an NMI of its own, one
+                        per period (from the guest's clock), the handling
+                        CPU unchanged, the channel still running
+    :console            nothing else in the console scan
+  It ends with an "HPETSOAK ..." line.
 
 LAB_HPET_TREE names the tree to build (default: build/linux, the series).
 """
@@ -48,12 +58,14 @@ import threading
 import time
 
 import lab
+import report
 import scan
 import vm
 
 THRESH = 3              # watchdog_thresh of the boots, seconds
 LOCKUP_THRESH = 2       # ... set by the plan before the lockup tests
 HEALTHY_SECS = 60       # the healthy run
+SOAK_SECS = 90          # the soak of make check (make hpet-soak: 600 s)
 MSI = ['-global', 'hpet.msi=on']
 LOCKUP_WINDOW = (r'lab: hpet: lockup start', r'lab: hpet: lockup end')
 LOCKUP_ALLOW = [r'Watchdog detected hard LOCKUP on cpu \d+',
@@ -321,6 +333,56 @@ def fallbacks(t):
         t.add('PASS' if ok else 'FAIL', row, note)
 
 
+def soak(t, secs):
+    """The detector beside the torture test for @secs seconds; returns the
+    HPETSOAK line."""
+    start = time.monotonic()
+    b = boot('hpet-soak-%d' % secs, qemu_args=MSI,
+             append=['nmi_watchdog=hpet', 'watchdog_thresh=%d' % THRESH,
+                     'lpj=%d' % vm.host_lpj(), 'lab.hpet=soak', 'lab.hpet_secs=%d' % secs],
+             timeout=secs + 400)
+    kv, tt = b.results.lab, report.torture_fields(b)
+    lines = console_lines(b)
+
+    verdict = report.torture_verdict(b)
+    lost = num(tt, 'ext_lost')
+    t.add('PASS' if verdict == 'PASS' and lost == 0 and b.status == 'pass' else 'FAIL',
+          'hpet-soak:torture', '%s; plan %s' % (report.torture_line(b), b.status))
+
+    lockups = grep(lines, dict(scan.PATTERNS)['lockup'])
+    t.add('PASS' if not lockups and 'hpet_s1_nmis' in kv else 'FAIL',
+          'hpet-soak:no-false-lockup',
+          lockups[0][1] if lockups else 'none in %.0f s' % (
+              float(kv.get('hpet_s1_t', 0)) - float(kv.get('hpet_s0_t', 0))))
+
+    d_nmis, d_fires = delta(kv, 's0', 's1', 'nmis'), delta(kv, 's0', 's1', 'fires')
+    d_ext = delta(kv, 's0', 's1', 'ext')
+    try:
+        elapsed = float(kv['hpet_s1_t']) - float(kv['hpet_s0_t'])
+    except (KeyError, ValueError):
+        elapsed = 0.0
+    want = elapsed * 1000 / (THRESH * 1000)
+    same_cpu = kv.get('hpet_s0_cpu') == kv.get('hpet_s1_cpu')
+    ok = (d_nmis is not None and d_nmis > 0 and d_nmis == d_fires and
+          abs(d_fires - want) <= 1 and same_cpu and d_ext is not None and d_ext >= d_nmis and
+          kv.get('hpet_end_running') == '1')
+    t.add('PASS' if ok else 'FAIL', 'hpet-soak:nmis-accounted',
+          '%.1f s on CPU %s: HPET NMIs claimed %s, periods %s (clock: %.1f), external NMIs '
+          'serviced on that CPU %s, still running %s' % (
+              elapsed, kv.get('hpet_s0_cpu'), d_nmis, d_fires, want, d_ext,
+              kv.get('hpet_end_running')))
+    n = report.torture_console_failures(b)
+    t.add('PASS' if n == 0 and b.completed() else 'FAIL', 'hpet-soak:console',
+          '%d findings%s' % (n, (': ' + first_finding(b)) if n else ''))
+    return ('HPETSOAK secs=%d elapsed=%.0f hpet_nmis=%s hpet_fires=%s periods=%.1f '
+            'torture_raised=%s torture_lost=%s lockups=%d verdict=%s boot_s=%.0f' % (
+                secs, elapsed, d_nmis, d_fires, want, tt.get('raised', '-'),
+                tt.get('lost', '-'), len(lockups),
+                'PASS' if all(v == 'PASS' for v, n_, _ in getattr(t, 'rows', [])
+                              if n_.startswith('hpet-soak:')) else 'FAIL',
+                time.monotonic() - start))
+
+
 class Rows:
     """Rows kept for later: the fallback boots run beside the main one."""
 
@@ -347,4 +409,25 @@ def run(t, args=None):
     side.join()
     for row in rows.rows:
         t.add(*row)
+    print('      ' + soak(t, getattr(args, 'hpet_soak_seconds', None) or SOAK_SECS))
     print('      hpet: build %.0f s, boots %.0f s' % (built - start, time.monotonic() - built))
+
+
+def main():
+    """make hpet-soak: build the HPET kernel, then only the soak."""
+    import argparse
+    p = argparse.ArgumentParser(description='the HPET NMI watchdog beside the torture test')
+    p.add_argument('--soak', type=int, default=600, help='seconds (default 600)')
+    args = p.parse_args()
+    import check
+    t = check.Tally()
+    if not build(t):
+        return 1
+    lab.ensure_variant('hpet')
+    print(soak(t, args.soak))
+    return 0 if t.failed() == 0 else 1
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

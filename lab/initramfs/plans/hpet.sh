@@ -2,6 +2,7 @@
 #
 # lab.hpet=probe: only report how the hard-lockup detector came up (the
 #   host reads the "NMI watchdog:" lines from the console): the fallback boots.
+# lab.hpet=soak: the detector beside the torture test (see below).
 # lab.hpet=full (default):
 #   1. a healthy run of lab.hpet_secs seconds (default 60), with the
 #      detector's counters and x86/nmi_stats before and after;
@@ -93,6 +94,22 @@ fi
 out "LAB hpet_running=1 hpet_channel=$(hk channel) hpet_period_ms=$(hk period_ms)" \
 	"hpet_watched=$(hk watched)"
 thresh=$(cat /proc/sys/kernel/watchdog_thresh)
+
+# lab.hpet=soak: the detector beside the torture test with all hazards and
+# the user-mode load, for lab.hpet_secs seconds (default 600).  The host
+# checks that the torture test lost nothing, that no lockup was reported,
+# and that every HPET fire was claimed by an NMI of its own.
+if [ "$mode" = soak ]; then
+	secs=$(arg lab.hpet_secs 600)
+	echo "lab: hpet: soak with the torture test, $secs s"
+	snap s0
+	torture_run "duration=$secs hazards=all"
+	trc=$rc
+	snap s1
+	out "LAB hpet_end_running=$(hk running)"
+	rc=$trc
+	return $rc 2>/dev/null || exit $rc
+fi
 
 # 1. Healthy run.
 secs=$(arg lab.hpet_secs 60)
