@@ -7,7 +7,7 @@ NRIPS), so kvm_amd runs in the TCG guest, nested SVM included; TCG has no
 VMX, so kvm_intel is only built.  This builds the kernel with
 lab/config/kvm.config into build/out-kvm (the base: build/out-kvm-base),
 the KVM selftests statically (lab/kvmsft.sh, build/kvmsft) and an initramfs
-with them (lab/mkinitramfs-kvm.sh), then boots plan "kvm"
+with them (lab/mkinitramfs.sh), then boots plan "kvm"
 (lab/initramfs/plans/kvm.sh).  The plan runs the tests twice: while the
 host injects NMIs (QMP, NMI_RATE/s, only between the plan's storm markers),
 then beside the NMI torture test with all hazards (NMI IPIs to every CPU).
@@ -211,8 +211,8 @@ def build(t, variant='series'):
     steps = [('kernel', ['nice', os.path.join(LAB, 'kbuild.sh'), src, name], env),
              ('selftests', [os.path.join(LAB, 'kvmsft.sh'), os.path.join(lab.BUILD, 'linux'),
                             os.path.join(lab.BUILD, 'kvmsft')] + TESTS + sorted(LEFT_OUT), None),
-             ('initramfs', [os.path.join(LAB, 'mkinitramfs-kvm.sh'), initrd(variant),
-                            os.path.join(lab.BUILD, 'out-' + name),
+             ('initramfs', [os.path.join(LAB, 'mkinitramfs.sh'), initrd(variant),
+                            os.path.join(lab.BUILD, 'out-' + name), '',
                             os.path.join(lab.BUILD, 'kvmsft')], None)]
     secs = []
     for what, argv, e in steps:
@@ -349,8 +349,9 @@ def check_nmis(t, b, runs, console):
     ok = (storm and nmis > 0 and exits > 0 and injected > 0 and not others and
           unknown.get(0, 0) <= injected)
     t.add('PASS' if ok else 'FAIL', 'kvm:nmis',
-          '%d NMIs taken during the tests (storm %s, torture %s), %d of them VM exits on '
-          'NMI (%d from L2); host injected %d; unknown (%s): CPU 0 %d, other CPUs %s' % (
+          '%d NMIs taken during the tests (whole phases: storm %s, torture %s), '
+          '%d of them VM exits on NMI (%d from L2); host injected %d; '
+          'unknown (%s): CPU 0 %d, other CPUs %s' % (
               nmis, kv.get('kvm_storm_nmis', '-'), kv.get('kvm_torture_nmis', '-'), exits,
               nested, injected, where, unknown.get(0, 0),
               ', '.join('CPU %d %d' % x for x in sorted(others.items())) or 'none'))

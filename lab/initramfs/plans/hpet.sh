@@ -49,6 +49,13 @@ snap() {
 	stats_snap "$1"
 }
 
+# span TAG SECS: snapshots TAG0 and TAG1, SECS seconds apart.
+span() {
+	snap "${1}0"
+	sleep "$2"
+	snap "${1}1"
+}
+
 # Wait until the detector's channel is running (the HPET source is chosen
 # after the boot clocksource, from a late initcall).
 wait_running() {
@@ -114,17 +121,13 @@ fi
 # 1. Healthy run.
 secs=$(arg lab.hpet_secs 60)
 echo "lab: hpet: healthy run, $secs s"
-snap h0
-sleep "$secs"
-snap h1
+span h "$secs"
 
 # 2. sysctl: off, refused value, on.
 echo "lab: hpet: sysctl"
 echo 0 > /proc/sys/kernel/nmi_watchdog
 out "LAB hpet_off_running=$(hk running)"
-snap off0
-sleep $((thresh + 1))
-snap off1
+span off $((thresh + 1))
 if echo 2 > /proc/sys/kernel/nmi_watchdog 2>/dev/null; then
 	out "LAB hpet_sysctl_bad=accepted"
 else
@@ -132,9 +135,7 @@ else
 fi
 echo 1 > /proc/sys/kernel/nmi_watchdog
 out "LAB hpet_on_running=$(hk running)"
-snap on0
-sleep $((thresh + 1))
-snap on1
+span on $((thresh + 1))
 
 # 2b. The handling CPU: a bad value, debugfs, CPU hotplug.
 echo "lab: hpet: handling CPU"
@@ -149,15 +150,11 @@ if [ "$ncpu" -ge 3 ]; then
 	to=1
 	[ "$first" = 1 ] && to=2
 	echo $to > $X/nmi_watchdog_hpet_cpu
-	snap mv0
-	sleep $((thresh + 1))
-	snap mv1
+	span mv $((thresh + 1))
 	# The handling CPU goes offline: the hotplug callback moves the NMI.
 	echo 0 > /sys/devices/system/cpu/cpu$to/online
 	out "LAB hpet_offline_cpu=$to"
-	snap hp0
-	sleep $((thresh + 1))
-	snap hp1
+	span hp $((thresh + 1))
 	echo 1 > /sys/devices/system/cpu/cpu$to/online
 	echo -1 > $X/nmi_watchdog_hpet_cpu
 	sleep 1

@@ -1,5 +1,5 @@
 # Plan "kvm": KVM as host in the guest (kvm_amd on QEMU TCG's SVM), its
-# selftests from /kvmsft (lab/kvmsft.sh, lab/mkinitramfs-kvm.sh) run while
+# selftests from /kvmsft (lab/kvmsft.sh, lab/mkinitramfs.sh) run while
 # NMIs arrive, so the kernel takes NMIs across its own guests' VM exits.
 #
 # lab.kvm_tests=a,b,...   tests to run (default: every binary in /kvmsft)
