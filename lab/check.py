@@ -193,14 +193,14 @@ def part_i386(t, args, variant='series'):
               % (kc.get('latched', '-'), b.results.torture.get('nest_ok', '-'),
                  b.results.torture.get('nest_probes', '-')))
         left = report.unexplained_unknown(report.torture_fields(b))
-        t.add('PASS' if not left else 'FAIL', name + ':unknown',
+        t.add('PASS' if left == 0 else 'FAIL', name + ':unknown',
               'unknown NMIs in the torture run: %s, explained by late IPIs: %s' % (
                   report.torture_fields(b).get('unknown', '-'),
                   b.results.torture.get('ipi_slow', '-')) if left else '')
     print('      ' + report.result_line(b, {'storm_nmis': b.results.lab.get('storm_nmis', '-')}))
     n = report.torture_console_failures(b)
     t.add('PASS' if n == 0 else 'FAIL', name + ':console',
-          '' if n == 0 else '%d findings, first: %s' % (n, first_finding(b)))
+          '' if n == 0 else '%d findings, first: %s' % (n, report.first_finding(b)))
     return b
 
 
@@ -287,15 +287,10 @@ def run_on_base(names, args):
     return b.results.test_map()
 
 
-def first_finding(b):
-    return next((line for k in b.findings if k not in scan.INFO_KINDS
-                 for line in b.findings[k]), '')
-
-
 def console(t, b, name):
     n = b.console_findings()
     if n:
-        t.add('FAIL', name, '%d findings, first: %s' % (n, first_finding(b)))
+        t.add('FAIL', name, '%d findings, first: %s' % (n, report.first_finding(b)))
     else:
         t.add('PASS', name)
 
@@ -350,7 +345,7 @@ def part_torture(t, args, expected):
         t.add('FAIL', 'torture:user-load', b.results.lab['user_load_failures'])
     n = report.torture_console_failures(b)
     t.add('PASS' if n == 0 else 'FAIL', 'console:torture',
-          '' if n == 0 else '%d findings, first: %s' % (n, first_finding(b)))
+          '' if n == 0 else '%d findings, first: %s' % (n, report.first_finding(b)))
     return b
 
 

@@ -185,12 +185,8 @@ def boot_main(t):
         lockup(t, kv, lines, which, row)
     n = b.console_findings()
     t.add('PASS' if n == 0 and b.status == 'pass' else 'FAIL', 'hpet:console',
-          'plan %s, %d findings%s' % (b.status, n, (': ' + first_finding(b)) if n else ''))
+          'plan %s, %d findings%s' % (b.status, n, (': ' + report.first_finding(b)) if n else ''))
     return secs
-
-
-def first_finding(b):
-    return next((ln for k in b.findings if k not in scan.INFO_KINDS for ln in b.findings[k]), '')
 
 
 def delta(kv, a, b, key):
@@ -329,7 +325,7 @@ def fallbacks(t):
         elif b.status != 'pass':
             note = 'plan %s; ' % b.status + note
         elif b.console_findings():
-            note = 'console: ' + first_finding(b)
+            note = 'console: ' + report.first_finding(b)
         t.add('PASS' if ok else 'FAIL', row, note)
 
 
@@ -343,16 +339,20 @@ def soak(t, secs):
              timeout=secs + 400)
     kv, tt = b.results.lab, report.torture_fields(b)
     lines = console_lines(b)
+    verdicts = []
+
+    def row(ok, name, note):
+        verdicts.append(ok)
+        t.add('PASS' if ok else 'FAIL', name, note)
 
     verdict = report.torture_verdict(b)
     lost = num(tt, 'ext_lost')
-    t.add('PASS' if verdict == 'PASS' and lost == 0 and b.status == 'pass' else 'FAIL',
-          'hpet-soak:torture', '%s; plan %s' % (report.torture_line(b), b.status))
+    row(verdict == 'PASS' and lost == 0 and b.status == 'pass',
+        'hpet-soak:torture', '%s; plan %s' % (report.torture_line(b), b.status))
 
     lockups = grep(lines, dict(scan.PATTERNS)['lockup'])
-    t.add('PASS' if not lockups and 'hpet_s1_nmis' in kv else 'FAIL',
-          'hpet-soak:no-false-lockup',
-          lockups[0][1] if lockups else 'none in %.0f s' % (
+    row(not lockups and 'hpet_s1_nmis' in kv, 'hpet-soak:no-false-lockup',
+        lockups[0][1] if lockups else 'none in %.0f s' % (
               float(kv.get('hpet_s1_t', 0)) - float(kv.get('hpet_s0_t', 0))))
 
     d_nmis, d_fires = delta(kv, 's0', 's1', 'nmis'), delta(kv, 's0', 's1', 'fires')
@@ -366,20 +366,19 @@ def soak(t, secs):
     ok = (d_nmis is not None and d_nmis > 0 and d_nmis == d_fires and
           abs(d_fires - want) <= 1 and same_cpu and d_ext is not None and d_ext >= d_nmis and
           kv.get('hpet_end_running') == '1')
-    t.add('PASS' if ok else 'FAIL', 'hpet-soak:nmis-accounted',
-          '%.1f s on CPU %s: HPET NMIs claimed %s, periods %s (clock: %.1f), external NMIs '
+    row(ok, 'hpet-soak:nmis-accounted',
+        '%.1f s on CPU %s: HPET NMIs claimed %s, periods %s (clock: %.1f), external NMIs '
           'serviced on that CPU %s, still running %s' % (
               elapsed, kv.get('hpet_s0_cpu'), d_nmis, d_fires, want, d_ext,
               kv.get('hpet_end_running')))
     n = report.torture_console_failures(b)
-    t.add('PASS' if n == 0 and b.completed() else 'FAIL', 'hpet-soak:console',
-          '%d findings%s' % (n, (': ' + first_finding(b)) if n else ''))
+    row(n == 0 and b.completed(), 'hpet-soak:console',
+        '%d findings%s' % (n, (': ' + report.first_finding(b)) if n else ''))
     return ('HPETSOAK secs=%d elapsed=%.0f hpet_nmis=%s hpet_fires=%s periods=%.1f '
             'torture_raised=%s torture_lost=%s lockups=%d verdict=%s boot_s=%.0f' % (
                 secs, elapsed, d_nmis, d_fires, want, tt.get('raised', '-'),
                 tt.get('lost', '-'), len(lockups),
-                'PASS' if all(v == 'PASS' for v, n_, _ in getattr(t, 'rows', [])
-                              if n_.startswith('hpet-soak:')) else 'FAIL',
+                'PASS' if all(verdicts) else 'FAIL',
                 time.monotonic() - start))
 
 

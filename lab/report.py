@@ -23,6 +23,12 @@ def findings_block(b, limit=5):
     return lines
 
 
+def first_finding(b):
+    """The first console line that fails a boot, or ''."""
+    return next((line for k in b.findings if k not in scan.INFO_KINDS
+                 for line in b.findings[k]), '')
+
+
 def nmis_seen(b):
     return _int(b.results.lab.get('nmis_after')) - _int(b.results.lab.get('nmis_before'))
 

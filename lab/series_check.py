@@ -253,8 +253,10 @@ def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
                                                     time.monotonic() - start)
     if failed:
         note = 'build failed: %s; %s' % (' '.join(failed), note)
-    t.add('PASS' if not failed and not new else 'FAIL', 'w1:%s' % cfg, note)
-    return len(failed), len(new)
+    if errors:
+        note = '%d new errors; %s' % (len(errors), note)
+    t.add('PASS' if not failed and not new and not errors else 'FAIL', 'w1:%s' % cfg, note)
+    return len(failed), len(new) + len(errors)
 
 
 def part_docs(t, src, touched):
