@@ -141,9 +141,9 @@ SLOT_UNMASK = 80
 WORK_FRAME = 120          # top-120 .. top-88: rip cs flags rsp ss
 SAVED_FRAME = 160         # top-160 .. top-128
 
-NMI_STATS_FIELDS = ('internal', 'external', 'fallback', 'unknown', 'swallowed',
-                    'latched', 'nested', 'repeats', 'recovered', 'ext_polls',
-                    'poll_nmis', 'longest_ns')
+NMI_STATS_FIELDS = ('internal', 'external', 'fallback', 'unknown', 'unknown_b2b',
+                    'unknown_expired', 'swallowed', 'latched', 'nested', 'repeats',
+                    'recovered', 'ext_polls', 'poll_nmis')
 
 # Registers compared between the interruption and the return.
 CONTEXT_REGS = ('rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp',
