@@ -142,7 +142,7 @@ WORK_FRAME = 120          # top-120 .. top-88: rip cs flags rsp ss
 SAVED_FRAME = 160         # top-160 .. top-128
 
 NMI_STATS_FIELDS = ('internal', 'external', 'fallback', 'unknown', 'unknown_b2b',
-                    'unknown_expired', 'swallowed', 'latched', 'nested', 'repeats',
+                    'unknown_expired', 'swallowed', 'late_ipis', 'latched', 'nested', 'repeats',
                     'recovered', 'ext_polls', 'poll_nmis')
 
 # Registers compared between the interruption and the return.
