@@ -65,10 +65,13 @@ model:
 windows: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/windows.py --out $(B)/runs/windows
 
-# Base and series side by side: NMI entry/dispatch instructions, external
-# events lost and their latency, the highest internal NMI rate, NMI
-# backtraces on 64 vCPUs (about 10 min; QUICK=1: 5 min).  A benchmark,
-# never part of make check.  Results in build/bench/.
+# Base and series side by side: NMI entry/dispatch instructions (in the
+# test configuration and in the prod one, lab/config/prod.config: bench.py
+# builds build/out-{instrument,series}-prod), external events lost and their
+# latency, the highest internal NMI rate, NMI backtraces on 64 vCPUs (about
+# 10 min; QUICK=1: 5 min; plus the prod kernels' builds).  The instruction
+# counts alone: $(PY) lab/bench.py --insn-only.  A benchmark, never part of
+# make check.  Results in build/bench/.
 bench: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/bench.py $(if $(QUICK),--quick)
 

@@ -4,7 +4,13 @@
 
 One invocation measures both kernels -- the base (pristine kernel + the test
 instrument, "instrument") and the series -- with the same configuration,
-initramfs contents and QEMU settings, one after the other:
+initramfs contents and QEMU settings, one after the other.  The step part
+also runs in a second configuration, "prod": the same kernels built with
+lab/config/prod.config after nmi-test.config (no lockdep, DEBUG_ENTRY,
+DEBUG_ATOMIC_SLEEP, NMI_CHECK_CPU, NMI selftest), in build/out-instrument-prod
+and build/out-series-prod (built here: the base when missing, the series
+always, incrementally).  --insn-only runs the step part alone, in both
+configurations.  The parts:
 
   step     Instructions of one non-nested NMI round trip, counted through
            QEMU's gdbstub (-smp 1, -icount shift=0,sleep=on): the guest is
@@ -22,7 +28,8 @@ initramfs contents and QEMU settings, one after the other:
            with the module's internal and external handlers registered and
            nothing sending.  On the series CPU 0 receives external NMIs
            (LINT1), so such an NMI owes an external poll: the poll NMI that
-           follows is counted too.  Median of --reps NMIs per context.
+           follows is counted too, on its own.  Median of --reps NMIs per
+           context.  Round trip = entry + dispatcher.
   torture  External events lost and their service latency under internal
            NMI load: the torture test (as the torture plan runs it: all
            hazards, user-mode load) for --torture-seconds on 4 vCPUs.  The
@@ -43,10 +50,16 @@ sample, OUT/ext-latency.png (latency CDFs), and the last line
   BENCH entry_insn_ratio=.. user_entry_insn_ratio=.. dispatch_insn_ratio=..
         lost_ext_base=.. lost_ext_series=.. ext_p50_ms=.. ext_p99_ms=..
         max_rate_ratio=.. ext_p50_ms_base=.. ext_p99_ms_base=..
+        max_rate_noloss_ratio=.. roundtrip_insn_ratio=..
+        entry_insn_ratio_prod=.. user_entry_insn_ratio_prod=..
+        dispatch_insn_ratio_prod=.. roundtrip_insn_ratio_prod=..
 
-(ratios are series / base; the latency keys without suffix are the
-series').  A timing is a measurement, never a verdict: the exit status is
-non-zero only when a part could not be measured.
+(ratios are series / base; the instruction ratios are the kernel-mode
+NMI's but for user_entry; the _prod ones are the prod configuration's, the
+others the test configuration's; the latency keys without suffix are the
+series'); a key whose part was not run or not measured is "-".  A
+timing is a measurement, never a verdict: the exit status is non-zero only
+when a part could not be measured.
 """
 
 import argparse
@@ -77,7 +90,16 @@ import vm       # noqa: E402
 import windows  # noqa: E402
 
 VARIANTS = ('instrument', 'series')
-NAME = {'instrument': 'base', 'series': 'series'}
+# The same two kernels in the "prod" configuration (lab/config/prod.config
+# after nmi-test.config: no lockdep, DEBUG_ENTRY, NMI_CHECK_CPU...), built
+# into build/out-<variant>; only the step part runs on them.
+PROD_VARIANTS = ('instrument-prod', 'series-prod')
+ALL_VARIANTS = VARIANTS + PROD_VARIANTS
+PROD_CONFIG = 'lab/config/prod.config'
+# configuration -> (base, series), and the suffix of its BENCH keys.
+CONFIGS = (('test', VARIANTS, ''), ('prod', PROD_VARIANTS, '_prod'))
+NAME = {'instrument': 'base', 'series': 'series',
+        'instrument-prod': 'base-prod', 'series-prod': 'series-prod'}
 USER_TOP = 0x800000000000
 UTS_NODENAME = 65           # offsetof(struct new_utsname, nodename)
 # The torture module's latency histogram (nmi_torture.c): 1 us buckets below
@@ -87,6 +109,7 @@ HIST_SUB = 32
 HIST_BUCKETS = HIST_LINEAR + (64 - 6) * HIST_SUB
 
 PARTS = ('step', 'torture', 'sweep', 'scale')
+PROD_PARTS = ('step',)          # the parts measured in the prod configuration too
 
 
 class BenchError(Exception):
@@ -305,6 +328,24 @@ def us_to_ms(v):
     return None if v is None else v / 1000.0
 
 
+# The instruction ratios (series / base) of one configuration: key ->
+# (context, count).  The prod configuration's keys carry the suffix _prod.
+INSN_RATIOS = collections.OrderedDict((
+    ('entry_insn_ratio', ('kernel', 'entry')),
+    ('user_entry_insn_ratio', ('user', 'entry')),
+    ('dispatch_insn_ratio', ('kernel', 'dispatch')),
+    ('roundtrip_insn_ratio', ('kernel', 'total')),
+))
+
+
+def insn_ratios(b, s, suffix=''):
+    """The INSN_RATIOS of one configuration from its base and series step
+    results (per context: medians of entry, dispatch and total = entry +
+    dispatcher, the round trip)."""
+    return {k + suffix: ratio(get(s, 'step', ctx, n), get(b, 'step', ctx, n))
+            for k, (ctx, n) in INSN_RATIOS.items()}
+
+
 def bench_line(s):
     """The machine-readable last line from the summary dict."""
     keys = [('entry_insn_ratio', s.get('entry_insn_ratio'), '%.3f'),
@@ -317,7 +358,9 @@ def bench_line(s):
             ('max_rate_ratio', s.get('max_rate_ratio'), '%.2f'),
             ('ext_p50_ms_base', s.get('ext_p50_ms_base'), '%.3f'),
             ('ext_p99_ms_base', s.get('ext_p99_ms_base'), '%.3f'),
-            ('max_rate_noloss_ratio', s.get('max_rate_noloss_ratio'), '%.2f')]
+            ('max_rate_noloss_ratio', s.get('max_rate_noloss_ratio'), '%.2f'),
+            ('roundtrip_insn_ratio', s.get('roundtrip_insn_ratio'), '%.3f')]
+    keys += [(k + '_prod', s.get(k + '_prod'), '%.3f') for k in INSN_RATIOS]
 
     def val(v, spec):
         if v is None:
@@ -534,41 +577,90 @@ def plot_cdf(series, title, subtitle=''):
 # Inputs: both kernels, snapshotted so that a rebuild meanwhile cannot mix them.
 # ---------------------------------------------------------------------------
 
-def find_module(kout):
-    p = os.path.join(kout, 'arch/x86/kernel/nmi_torture.ko')
+def find_module(kout, name='nmi_torture.ko'):
+    p = os.path.join(kout, 'arch/x86/kernel', name)
     if os.path.exists(p):
         return p
     for d, _, files in os.walk(kout):
-        if 'nmi_torture.ko' in files:
-            return os.path.join(d, 'nmi_torture.ko')
+        if name in files:
+            return os.path.join(d, name)
     return None
 
 
-def prepare_inputs(args):
+def mtime(path):
+    """A file's modification time, UTC, to the second (which build it is)."""
+    return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(os.path.getmtime(path)))
+
+
+def prod_kbuild_argv(variant):
+    """The kbuild.sh command line that builds a prod variant: the same tree
+    as its test twin, lab/config/prod.config merged after nmi-test.config."""
+    return [os.path.join(LAB, 'kbuild.sh'), variant[:-len('-prod')], variant]
+
+
+def ensure_kernel(variant):
+    """Build the variant's kernel as lab.ensure_variant() does, without its
+    initramfs (the snapshot gets its own): the base when it is missing, the
+    series is make kernel's.  A prod variant: the base when it is missing,
+    the series always, as make kernel does for the test one (incremental,
+    so that it follows the working tree)."""
+    if variant in PROD_VARIANTS:
+        if variant.startswith('series') or not os.path.exists(lab.bzimage(variant)):
+            print('bench: building the %s kernel' % variant, flush=True)
+            subprocess.run(prod_kbuild_argv(variant), check=True,
+                           env=dict(os.environ, KCONFIG_EXTRA=PROD_CONFIG))
+    elif variant != 'series' and not os.path.exists(lab.bzimage(variant)):
+        print('bench: building the %s kernel' % variant, flush=True)
+        subprocess.run([os.path.join(LAB, 'kbuild.sh'), variant], check=True)
+
+
+def make_initrd(d):
+    """DIR/initramfs.cpio.gz with the modules in DIR: the guest loads the
+    very module that was snapshotted."""
+    subprocess.run([os.path.join(LAB, 'mkinitramfs.sh'), os.path.join(d, 'initramfs.cpio.gz'),
+                    d, os.path.join(BUILD, 'ksft')], check=True)
+
+
+def prepare_inputs(args, variants=VARIANTS, info=None):
     """{variant: {'kernel', 'vmlinux', 'initrd', 'ko'}}.
 
-    --inputs DIR: DIR/<variant>/ holds bzImage, vmlinux and nmi_torture.ko;
-    the initramfs is rebuilt there (the plans may have changed).  Otherwise
-    both variants are built as make torture does and copied into OUT/inputs."""
+    --inputs DIR: DIR/<variant>/ holds bzImage, vmlinux and nmi_torture.ko.
+    Otherwise the variants are built as make torture does (the prod ones
+    with lab/config/prod.config, see ensure_kernel) and their bzImage,
+    vmlinux and modules copied into OUT/inputs/<variant>/.  The initramfs is
+    made there, from the copied modules (the plans may have changed, and
+    build/initramfs-*.cpio.gz is shared with other runs).  info, a dict,
+    gets each variant's bzImage and module times (which builds were
+    measured) and where they come from."""
     out = {}
-    ksft = os.path.join(BUILD, 'ksft')
-    for v in VARIANTS:
+    # The prod kernels first: their builds take minutes; the test kernels'
+    # snapshots then come right after one another.
+    for v in sorted(variants, key=lambda v: v not in PROD_VARIANTS):
         if args.inputs:
-            d = os.path.join(os.path.abspath(args.inputs), v)
-            subprocess.run([os.path.join(LAB, 'mkinitramfs.sh'),
-                            os.path.join(d, 'initramfs.cpio.gz'), d, ksft], check=True)
+            d = origin = os.path.join(os.path.abspath(args.inputs), v)
+            kernel, ko = os.path.join(d, 'bzImage'), os.path.join(d, 'nmi_torture.ko')
+            times = tuple(mtime(x) if os.path.exists(x) else None for x in (kernel, ko))
         else:
-            lab.ensure_variant(v)
+            ensure_kernel(v)
             d = os.path.join(args.out, 'inputs', v)
             os.makedirs(d, exist_ok=True)
-            kout = os.path.join(BUILD, 'out-' + v)
-            ko = find_module(kout)
+            kout = origin = os.path.join(BUILD, 'out-' + v)
+            kernel, ko = lab.bzimage(v), find_module(kout)
             if not ko:
                 raise BenchError('%s: no nmi_torture.ko in %s' % (v, kout))
-            for src, name in ((lab.bzimage(v), 'bzImage'),
-                              (os.path.join(kout, 'vmlinux'), 'vmlinux'),
-                              (lab.initrd(v), 'initramfs.cpio.gz'), (ko, 'nmi_torture.ko')):
+            if not os.path.exists(kernel):
+                raise BenchError('%s: %s missing' % (v, kernel))
+            times = (mtime(kernel), mtime(ko))
+            for src, name in ((kernel, 'bzImage'), (os.path.join(kout, 'vmlinux'), 'vmlinux'),
+                              (ko, 'nmi_torture.ko')):
                 shutil.copyfile(src, os.path.join(d, name))
+            lockup = find_module(kout, 'test_lockup.ko')
+            if lockup:
+                shutil.copyfile(lockup, os.path.join(d, 'test_lockup.ko'))
+        make_initrd(d)
+        if info is not None:
+            info[v] = {'from': os.path.relpath(origin, TOP), 'bzImage_mtime': times[0],
+                       'ko_mtime': times[1]}
         out[v] = {'kernel': os.path.join(d, 'bzImage'), 'vmlinux': os.path.join(d, 'vmlinux'),
                   'initrd': os.path.join(d, 'initramfs.cpio.gz'),
                   'ko': os.path.join(d, 'nmi_torture.ko')}
@@ -1061,12 +1153,8 @@ def get(d, *path):
 def summary_of(data):
     b, s = data.get('instrument', {}), data.get('series', {})
     out = {}
-    out['entry_insn_ratio'] = ratio(get(s, 'step', 'kernel', 'entry'),
-                                    get(b, 'step', 'kernel', 'entry'))
-    out['user_entry_insn_ratio'] = ratio(get(s, 'step', 'user', 'entry'),
-                                         get(b, 'step', 'user', 'entry'))
-    out['dispatch_insn_ratio'] = ratio(get(s, 'step', 'kernel', 'dispatch'),
-                                       get(b, 'step', 'kernel', 'dispatch'))
+    for _, (vb, vs), suffix in CONFIGS:
+        out.update(insn_ratios(data.get(vb, {}), data.get(vs, {}), suffix))
     out['lost_ext_base'] = _int(get(b, 'torture', 'fields', 'ext_lost'))
     out['lost_ext_series'] = _int(get(s, 'torture', 'fields', 'ext_lost'))
     for key, src in (('', s), ('_base', b)):
@@ -1082,8 +1170,15 @@ def summary_of(data):
     return out
 
 
+CONFIG_TITLE = {
+    'test': 'test configuration (nmi-test.config: lockdep, DEBUG_ENTRY, NMI_CHECK_CPU...)',
+    'prod': 'prod configuration (nmi-test.config + prod.config: without them)',
+}
+
+
 def table(data, args):
     b, s = data.get('instrument', {}), data.get('series', {})
+    parts = getattr(args, 'part_list', PARTS)
     rows = []
 
     def row(label, vb, vs, spec='%d', r=True):
@@ -1094,17 +1189,42 @@ def table(data, args):
     def sec(title):
         rows.append((title, None, None, None))
 
-    sec('NMI round trip, instructions (median of %d; single-stepped, -smp 1)' % args.reps)
-    for ctx, name in (('kernel', 'kernel->kernel (idle loop)'), ('user', 'user->kernel')):
-        for k, lab_ in (('entry', 'entry asm'), ('dispatch', 'dispatcher (exc_nmi)'),
-                        ('total', 'total')):
-            row('  %s: %s' % (name, lab_), get(b, 'step', ctx, k), get(s, 'step', ctx, k),
-                '%g')
-        row('  %s: REP iterations (not counted)' % name, get(b, 'step', ctx, 'rep'),
-            get(s, 'step', ctx, 'rep'), '%g', r=False)
-    pb = get(b, 'step', 'kernel', 'poll_total')
-    ps = get(s, 'step', 'kernel', 'poll_total')
-    row('  poll NMI after an internal one (external pass), total', pb, ps, '%g', r=False)
+    for config, (vb, vs), _ in CONFIGS:
+        cb, cs = data.get(vb, {}), data.get(vs, {})
+        if 'step' not in parts or (config != 'test' and not (get(cb, 'step') or
+                                                              get(cs, 'step'))):
+            continue
+        sec('NMI round trip, instructions, %s (median of %d; single-stepped, -smp 1)' % (
+            CONFIG_TITLE[config], args.reps))
+        for ctx, name in (('kernel', 'kernel->kernel (idle loop)'), ('user', 'user->kernel')):
+            for k, lab_ in (('entry', 'entry asm'), ('dispatch', 'dispatcher (exc_nmi)'),
+                            ('total', 'round trip (entry + dispatcher)')):
+                row('  %s: %s' % (name, lab_), get(cb, 'step', ctx, k),
+                    get(cs, 'step', ctx, k), '%g')
+            row('  %s: REP iterations (not counted)' % name, get(cb, 'step', ctx, 'rep'),
+                get(cs, 'step', ctx, 'rep'), '%g', r=False)
+        pb = get(cb, 'step', 'kernel', 'poll_total')
+        ps = get(cs, 'step', 'kernel', 'poll_total')
+        row('  poll NMI after an internal one (external pass), total', pb, ps, '%g', r=False)
+    if 'torture' in parts:
+        torture_rows(b, s, args, row, rows, sec)
+    if 'sweep' in parts:
+        sweep_rows(b, s, data, args, rows, sec)
+    if 'scale' in parts:
+        scale_rows(b, s, args, row, rows, sec)
+    w0 = max(len(r[0]) for r in rows if r[1] is not None)
+    w1 = max([len('base')] + [len(r[1]) for r in rows if r[1] is not None])
+    w2 = max([len('series')] + [len(r[2]) for r in rows if r[1] is not None])
+    out = ['%-*s  %*s  %*s  %s' % (w0, '', w1, 'base', w2, 'series', 'series/base')]
+    for label, vb, vs, rr in rows:
+        if vb is None:
+            out.append(label)
+        else:
+            out.append('%-*s  %*s  %*s  %s' % (w0, label, w1, vb, w2, vs, rr))
+    return out
+
+
+def torture_rows(b, s, args, row, rows, sec):
     sec('External events under internal NMI load (torture, %s s, %s)' % (
         args.torture_seconds, get(s, 'torture', 'params') or get(b, 'torture', 'params') or '-'))
     tb, ts = get(b, 'torture', 'fields') or {}, get(s, 'torture', 'fields') or {}
@@ -1122,6 +1242,9 @@ def table(data, args):
             r=k.startswith('ext_p') or k == 'ext_max_us')
     rows.append(('  torture verdict', get(b, 'torture', 'verdict') or '-',
                  get(s, 'torture', 'verdict') or '-', ''))
+
+
+def sweep_rows(b, s, data, args, rows, sec):
     sec('Highest internal NMI rate per CPU without loss (sweep, %s s steps, %s)' % (
         args.sweep_seconds, get(s, 'sweep', 'params') or '-'))
     steps_b = {x['rate']: x for x in get(b, 'sweep', 'steps') or []}
@@ -1145,6 +1268,9 @@ def table(data, args):
     rows.append(('  highest rate held: no loss',
                  held(b, 'max_rate_noloss') or '-', held(s, 'max_rate_noloss') or '-',
                  fmt(summary_of(data).get('max_rate_noloss_ratio'), '%.2f')))
+
+
+def scale_rows(b, s, args, row, rows, sec):
     sec('NMI backtrace (sysrq-l) on %d vCPUs' % args.scale_cpus)
     for k, lab_ in (('online', 'CPUs online'), ('backtraces', 'CPUs that printed a backtrace')):
         row('  ' + lab_, get(b, 'scale', k), get(s, 'scale', k), '%d', r=False)
@@ -1154,16 +1280,6 @@ def table(data, args):
         '%.0f', r=False)
     rows.append(('  complete', {True: 'yes', False: 'NO'}.get(get(b, 'scale', 'ok'), '-'),
                  {True: 'yes', False: 'NO'}.get(get(s, 'scale', 'ok'), '-'), ''))
-    w0 = max(len(r[0]) for r in rows if r[1] is not None)
-    w1 = max([len('base')] + [len(r[1]) for r in rows if r[1] is not None])
-    w2 = max([len('series')] + [len(r[2]) for r in rows if r[1] is not None])
-    out = ['%-*s  %*s  %*s  %s' % (w0, '', w1, 'base', w2, 'series', 'series/base')]
-    for label, vb, vs, rr in rows:
-        if vb is None:
-            out.append(label)
-        else:
-            out.append('%-*s  %*s  %*s  %s' % (w0, label, w1, vb, w2, vs, rr))
-    return out
 
 
 def notes(data):
@@ -1171,7 +1287,7 @@ def notes(data):
     console findings (counts, and the first lines of the failing kinds),
     histogram problems."""
     out = []
-    for v in VARIANTS:
+    for v in ALL_VARIANTS:
         for part in PARTS:
             p = get(data, v, part)
             if p is None:
@@ -1239,8 +1355,17 @@ def render(data, args):
         lines += ['', 'Notes:'] + ['  ' + x for x in extra]
     summ = summary_of(data)
     lines += ['', 'Instructions: entry = asm_exc_nmi and the entry code it runs outside',
-              'exc_nmi; dispatcher = exc_nmi and everything it calls.  The NMI is a',
-              'claimed internal one (torture module, hazards=none, nothing sending).']
+              'exc_nmi; dispatcher = exc_nmi and everything it calls; round trip = both.',
+              'The NMI is a claimed internal one (torture module, hazards=none, nothing',
+              'sending).  The poll NMI that may follow on the series is not in the round trip.']
+    built = data.get('inputs') or {}
+    if built:
+        lines += ['', 'Kernels (snapshots of these builds):']
+        for v in ALL_VARIANTS:
+            if v in built:
+                lines.append('  %-12s bzImage %s, nmi_torture.ko %s  (%s)' % (
+                    NAME[v], built[v].get('bzImage_mtime', '-'),
+                    built[v].get('ko_mtime', '-'), built[v].get('from', '-')))
     txt = '\n'.join(lines) + '\n' + bench_line(summ) + '\n'
     return txt, summ
 
@@ -1285,10 +1410,15 @@ def main(argv=None):
                    help='shorter runs: 3 NMIs per context, 20 s torture, 3 sweep steps '
                    'of 6 s')
     p.add_argument('--out', default=os.path.join(BUILD, 'bench'))
-    p.add_argument('--inputs', help='DIR/{instrument,series}/ with bzImage, vmlinux, '
-                   'nmi_torture.ko (default: build both and snapshot them into OUT/inputs)')
+    p.add_argument('--inputs', help='DIR/<variant>/ (instrument, series, instrument-prod, '
+                   'series-prod) with bzImage, vmlinux, nmi_torture.ko (default: build them '
+                   'and snapshot them into OUT/inputs)')
     p.add_argument('--parts', default=','.join(PARTS), help='comma list of ' + ', '.join(PARTS))
-    p.add_argument('--variants', default=','.join(VARIANTS))
+    p.add_argument('--insn-only', action='store_true',
+                   help='only the instruction counts (--parts step), in both configurations')
+    p.add_argument('--variants', default=','.join(ALL_VARIANTS),
+                   help='comma list of %s (the -prod ones run only the %s part)' % (
+                       ', '.join(ALL_VARIANTS), ', '.join(PROD_PARTS)))
     p.add_argument('--reps', type=int, help='NMIs counted per context (default 5)')
     p.add_argument('--step-limit', type=int, default=200000)
     p.add_argument('--poll-wait', type=float, default=2.0,
@@ -1317,27 +1447,41 @@ def main(argv=None):
             setattr(args, k, quick if q else full)
     args.out = os.path.abspath(args.out)
     os.makedirs(args.out, exist_ok=True)
+    if args.insn_only:
+        args.parts = 'step'
     parts = [x for x in args.parts.split(',') if x]
     variants = [x for x in args.variants.split(',') if x]
     for x in parts:
         if x not in PARTS:
             p.error('unknown part %s' % x)
+    for x in variants:
+        if x not in ALL_VARIANTS:
+            p.error('unknown variant %s' % x)
+    # Kernels that no selected part runs on are neither built nor copied.
+    variants = [v for v in ALL_VARIANTS if v in variants and
+                (v in VARIANTS or any(x in PROD_PARTS for x in parts))]
+    args.part_list = parts
     t0 = time.monotonic()
     if args.report_only:
         with open(os.path.join(args.out, 'bench.json')) as f:
             data = json.load(f)
         saved = data.get('args', {})
-        for k in ('reps', 'torture_seconds', 'sweep_seconds', 'scale_cpus'):
+        for k in ('reps', 'torture_seconds', 'sweep_seconds', 'scale_cpus', 'part_list'):
             setattr(args, k, saved.get(k, getattr(args, k)))
     else:
-        data = {'args': {k: v for k, v in vars(args).items()}}
+        data = {'args': {k: v for k, v in vars(args).items()}, 'inputs': {}}
         try:
-            inputs = prepare_inputs(args)
+            inputs = prepare_inputs(args, variants, data['inputs'])
         except (BenchError, subprocess.CalledProcessError, OSError) as e:
             print('bench: inputs: %s' % e, file=sys.stderr)
             return 2
+        for v, i in data['inputs'].items():
+            print('bench: %s: bzImage of %s, nmi_torture.ko of %s (%s)' % (
+                NAME[v], i['bzImage_mtime'], i['ko_mtime'], i['from']), flush=True)
         for part in parts:
             for v in variants:
+                if v in PROD_VARIANTS and part not in PROD_PARTS:
+                    continue
                 run_part(part, v, inputs[v], args, data)
                 save(data, args)
         data['seconds'] = round(time.monotonic() - t0, 1)
@@ -1353,7 +1497,7 @@ def main(argv=None):
         data.get('seconds', time.monotonic() - t0), os.path.join(args.out, 'bench.json')))
     print()
     sys.stdout.write(txt)
-    failed = [(v, part) for v in VARIANTS for part in PARTS if get(data, v, part, 'error')]
+    failed = [(v, part) for v in ALL_VARIANTS for part in PARTS if get(data, v, part, 'error')]
     return 1 if failed else 0
 
 

@@ -220,7 +220,8 @@ class ReportTest(unittest.TestCase):
                                         'lost_ext_series=0 ext_p50_ms=0.070 ext_p99_ms=4.608 '
                                         'max_rate_ratio=inf ext_p50_ms_base=7.808 '
                                         'ext_p99_ms_base=88.064'), line)
-        self.assertTrue(line.endswith(' max_rate_noloss_ratio=16.00'))
+        self.assertIn(' max_rate_noloss_ratio=16.00 roundtrip_insn_ratio=', line)
+        self.assertTrue(line.endswith(' roundtrip_insn_ratio_prod=-'), line)
 
     def test_bench_line_missing(self):
         line = bench.bench_line(bench.summary_of({}))
@@ -237,6 +238,187 @@ class ReportTest(unittest.TestCase):
             self.assertEqual(bench.module_symtab(d),
                              [(0xffffffffa0000010, 'nt_int_handler [nmi_torture]')])
             self.assertEqual(bench.module_symtab(os.path.join(d, 'none')), [])
+
+
+class ConfigsTest(unittest.TestCase):
+    """The instruction counts of both configurations: summary keys, BENCH
+    line and table, from recorded numbers (README's test configuration;
+    a prod run)."""
+
+    @staticmethod
+    def step(k_entry, k_disp, u_entry, u_disp, poll=None):
+        def ctx(e, d):
+            return {'entry': e, 'dispatch': d, 'total': e + d, 'rep': 0}
+        out = {'kernel': ctx(k_entry, k_disp), 'user': ctx(u_entry, u_disp)}
+        if poll is not None:
+            out['kernel']['poll_total'] = poll
+        return out
+
+    def data(self, prod=True):
+        d = {'instrument': {'step': self.step(109, 695, 76, 774)},
+             'series': {'step': self.step(103, 857, 76, 936, poll=2724)}}
+        if prod:
+            d['instrument-prod'] = {'step': self.step(61, 402, 52, 410)}
+            d['series-prod'] = {'step': self.step(59, 431, 52, 439, poll=1811)}
+        return d
+
+    def test_ratios(self):
+        s = bench.summary_of(self.data())
+        self.assertAlmostEqual(s['roundtrip_insn_ratio'], (103 + 857) / (109 + 695))
+        self.assertAlmostEqual(s['roundtrip_insn_ratio_prod'], (59 + 431) / (61 + 402))
+        self.assertAlmostEqual(s['entry_insn_ratio_prod'], 59 / 61)
+        self.assertEqual(s['user_entry_insn_ratio_prod'], 1.0)
+        self.assertAlmostEqual(s['dispatch_insn_ratio_prod'], 431 / 402)
+        # The test configuration's keys are the ones they always were.
+        self.assertAlmostEqual(s['entry_insn_ratio'], 103 / 109)
+        self.assertAlmostEqual(s['dispatch_insn_ratio'], 857 / 695)
+        self.assertEqual(bench.insn_ratios({}, {}, '_x'),
+                         {k + '_x': None for k in bench.INSN_RATIOS})
+
+    def test_round_trip_is_the_median_total(self):
+        # The median of the totals, not the sum of the medians.
+        b = {'step': {'kernel': bench.summarize_steps([
+            {'context': 'kernel', 'at': 'x', 'trace': [], 'counts': c}
+            for c in ({'entry': 10, 'dispatch': 100, 'total': 110, 'rep': 0, 'steps': 110},
+                      {'entry': 12, 'dispatch': 90, 'total': 102, 'rep': 0, 'steps': 102},
+                      {'entry': 11, 'dispatch': 95, 'total': 106, 'rep': 0, 'steps': 106})],
+            [])['kernel']}}
+        s = {'step': {'kernel': {'entry': 11, 'dispatch': 95, 'total': 53}}}
+        self.assertEqual(bench.get(b, 'step', 'kernel', 'total'), 106)
+        self.assertEqual(bench.insn_ratios(b, s)['roundtrip_insn_ratio'], 0.5)
+
+    def test_bench_line(self):
+        line = bench.bench_line(bench.summary_of(self.data()))
+        kv = dict(x.split('=') for x in line.split()[1:])
+        self.assertEqual(kv['roundtrip_insn_ratio'], '1.194')
+        self.assertEqual(kv['roundtrip_insn_ratio_prod'], '1.058')
+        self.assertEqual(kv['entry_insn_ratio_prod'], '0.967')
+        self.assertEqual(kv['user_entry_insn_ratio_prod'], '1.000')
+        self.assertEqual(kv['dispatch_insn_ratio_prod'], '1.072')
+        self.assertEqual(kv['entry_insn_ratio'], '0.945')
+        self.assertEqual(kv['dispatch_insn_ratio'], '1.233')
+        # Only instruction counts: the other parts' keys are there, as "-".
+        self.assertEqual(kv['lost_ext_base'], '-')
+        self.assertEqual(kv['max_rate_noloss_ratio'], '-')
+        # The existing keys first, in their order; the new ones after.
+        keys = [x.split('=')[0] for x in line.split()[1:]]
+        self.assertEqual(keys, [
+            'entry_insn_ratio', 'user_entry_insn_ratio', 'dispatch_insn_ratio',
+            'lost_ext_base', 'lost_ext_series', 'ext_p50_ms', 'ext_p99_ms', 'max_rate_ratio',
+            'ext_p50_ms_base', 'ext_p99_ms_base', 'max_rate_noloss_ratio',
+            'roundtrip_insn_ratio', 'entry_insn_ratio_prod', 'user_entry_insn_ratio_prod',
+            'dispatch_insn_ratio_prod', 'roundtrip_insn_ratio_prod'])
+
+    def test_prod_missing_or_failed(self):
+        kv = dict(x.split('=') for x in
+                  bench.bench_line(bench.summary_of(self.data(prod=False))).split()[1:])
+        self.assertEqual(kv['roundtrip_insn_ratio'], '1.194')
+        self.assertEqual(kv['roundtrip_insn_ratio_prod'], '-')
+        d = self.data()
+        d['series-prod'] = {'step': {'error': 'no nt_cpu address'}}
+        kv = dict(x.split('=') for x in
+                  bench.bench_line(bench.summary_of(d)).split()[1:])
+        self.assertEqual(kv['dispatch_insn_ratio_prod'], '-')
+        self.assertIn('series-prod step: FAILED: no nt_cpu address', bench.notes(d))
+
+    def args(self, parts=bench.PARTS):
+        return bench.types.SimpleNamespace(reps=5, torture_seconds=90, sweep_seconds=15,
+                                           scale_cpus=64, part_list=list(parts))
+
+    def test_table(self):
+        rows = bench.table(self.data(), self.args(['step']))
+        text = '\n'.join(rows)
+        self.assertIn('test configuration', text)
+        self.assertIn('prod configuration', text)
+        self.assertNotIn('torture', text)
+        trips = [r for r in rows if 'kernel->kernel (idle loop): round trip' in r]
+        self.assertEqual(len(trips), 2)
+        self.assertEqual(trips[0].split()[-3:], ['804', '960', '1.19'])
+        self.assertEqual(trips[1].split()[-3:], ['463', '490', '1.06'])
+        polls = [r for r in rows if 'poll NMI' in r]
+        self.assertEqual([r.split()[-2:] for r in polls], [['-', '2724'], ['-', '1811']])
+        # Without prod results (an older bench.json): no prod section; the
+        # full table keeps every part.
+        text = '\n'.join(bench.table(self.data(prod=False), self.args()))
+        self.assertNotIn('prod configuration', text)
+        self.assertIn('External events under internal NMI load', text)
+        self.assertIn('NMI backtrace (sysrq-l)', text)
+
+    def test_report_only_insn(self):
+        with tempfile.TemporaryDirectory() as d:
+            data = self.data()
+            data['args'] = {'reps': 5, 'part_list': ['step']}
+            data['inputs'] = {'series': {'from': 'build/out-series',
+                                         'bzImage_mtime': '2026-12-04 15:12:15 UTC',
+                                         'ko_mtime': '2026-12-04 15:14:05 UTC'}}
+            with open(os.path.join(d, 'bench.json'), 'w') as f:
+                bench.json.dump(data, f)
+            with open(os.devnull, 'w') as null:
+                old, sys.stdout = sys.stdout, null
+                try:
+                    rc = bench.main(['--report-only', '--out', d])
+                finally:
+                    sys.stdout = old
+            self.assertEqual(rc, 0)
+            with open(os.path.join(d, 'bench.txt')) as f:
+                txt = f.read()
+        self.assertIn('roundtrip_insn_ratio_prod=1.058', txt.splitlines()[-1])
+        self.assertNotIn('sysrq-l', txt)
+        self.assertIn('series       bzImage 2026-12-04 15:12:15 UTC', txt)
+
+    def test_inputs_prod_built_first(self):
+        # The prod kernels are built before the test kernels are snapshotted,
+        # which come right after one another; each snapshot's initramfs is
+        # made from its own copied module, and says which build it is.
+        from unittest import mock
+        calls = []
+        with tempfile.TemporaryDirectory() as d:
+            build = os.path.join(d, 'build')
+            for v in bench.ALL_VARIANTS:
+                k = os.path.join(build, 'out-' + v)
+                os.makedirs(os.path.join(k, 'arch/x86/boot'))
+                os.makedirs(os.path.join(k, 'lib'))
+                for n in ('arch/x86/boot/bzImage', 'vmlinux', 'lib/nmi_torture.ko'):
+                    with open(os.path.join(k, n), 'w') as f:
+                        f.write(v)
+
+            def initrd(dd):
+                with open(os.path.join(dd, 'nmi_torture.ko')) as f:
+                    calls.append('initrd ' + f.read())
+                open(os.path.join(dd, 'initramfs.cpio.gz'), 'w').close()
+            args = bench.types.SimpleNamespace(inputs=None, out=os.path.join(d, 'bench'))
+            info = {}
+            with mock.patch.object(bench, 'BUILD', build), \
+                    mock.patch.object(bench.lab, 'BUILD', build), \
+                    mock.patch.object(bench, 'make_initrd', initrd), \
+                    mock.patch.object(bench, 'ensure_kernel',
+                                      lambda v: calls.append('build ' + v)):
+                out = bench.prepare_inputs(args, bench.ALL_VARIANTS, info)
+            self.assertEqual(calls, ['build instrument-prod', 'initrd instrument-prod',
+                                     'build series-prod', 'initrd series-prod',
+                                     'build instrument', 'initrd instrument',
+                                     'build series', 'initrd series'])
+            with open(out['series-prod']['kernel']) as f:
+                self.assertEqual(f.read(), 'series-prod')
+            self.assertEqual(out['series']['initrd'],
+                             os.path.join(d, 'bench/inputs/series/initramfs.cpio.gz'))
+            self.assertEqual(info['instrument-prod']['from'],
+                             os.path.relpath(os.path.join(build, 'out-instrument-prod'),
+                                             bench.TOP))
+            self.assertRegex(info['series']['bzImage_mtime'], r'^\d{4}-\d\d-\d\d \d\d:')
+
+    def test_prod_build_command(self):
+        self.assertEqual(bench.prod_kbuild_argv('series-prod')[1:], ['series', 'series-prod'])
+        self.assertEqual(bench.prod_kbuild_argv('instrument-prod')[1:],
+                         ['instrument', 'instrument-prod'])
+        with open(os.path.join(bench.TOP, bench.PROD_CONFIG)) as f:
+            lines = [x.strip() for x in f if x.startswith('CONFIG_')]
+        for opt in ('PROVE_LOCKING', 'DEBUG_ENTRY', 'DEBUG_ATOMIC_SLEEP', 'NMI_CHECK_CPU',
+                    'DEBUG_NMI_SELFTEST'):
+            self.assertIn('CONFIG_%s=n' % opt, lines)
+        # What the bench needs stays.
+        for opt in ('NMI_TORTURE', 'KPROBES', 'PERF_EVENTS', 'DEBUG_FS', 'DEBUG_KERNEL'):
+            self.assertFalse([x for x in lines if x.startswith('CONFIG_%s=' % opt)], opt)
 
 
 class PngTest(unittest.TestCase):
