@@ -13,7 +13,7 @@ SECONDS ?= 30
 TORTURE_SECONDS ?= 600
 HPET_SOAK_SECONDS ?= 600
 
-.PHONY: all run check deps tree kernel base-kernel ksft initramfs export \
+.PHONY: all run check timing-reset deps tree kernel base-kernel ksft initramfs export \
 	torture torture-base model windows bisect boot boot-i386 series-check \
 	series-check-full send-preview bench hpet-soak wide-kernel lockfree kvm lab-test clean distclean help
 
@@ -25,30 +25,35 @@ help:
 run: deps tree kernel ksft initramfs
 	$(PY) $(LAB)/lab.py run --seconds $(SECONDS) --nmi-rate $(or $(NMI_RATE),0)
 
-check: deps tree kernel ksft initramfs
+check: timing-reset deps tree kernel ksft initramfs
 	$(PY) $(LAB)/lab.py check
 
+T := $(LAB)/timed.sh
+
+timing-reset:
+	@$(T) --reset
+
 deps:
-	@$(LAB)/deps.sh
+	@$(T) deps $(LAB)/deps.sh
 
 tree: deps
-	@$(LAB)/tree.sh
+	@$(T) tree $(LAB)/tree.sh
 
 export:
 	@$(LAB)/export.sh
 
 kernel:
-	@$(LAB)/kbuild.sh series
+	@$(T) kernel $(LAB)/kbuild.sh series
 
 # The base: pristine kernel + the instrument patches (torture test, selftests).
 base-kernel:
 	@$(LAB)/kbuild.sh instrument
 
 ksft:
-	@$(LAB)/ksft.sh $(B)/linux $(B)/ksft
+	@$(T) ksft $(LAB)/ksft.sh $(B)/linux $(B)/ksft
 
 initramfs:
-	@$(LAB)/mkinitramfs.sh $(B)/initramfs-series.cpio.gz $(B)/out-series $(B)/ksft
+	@$(T) initramfs $(LAB)/mkinitramfs.sh $(B)/initramfs-series.cpio.gz $(B)/out-series $(B)/ksft
 
 # Torture with all hazards on the series (TORTURE_SECONDS, default 10 min).
 torture: deps tree kernel ksft initramfs

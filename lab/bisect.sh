@@ -9,7 +9,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/linux
 ok=$top/build/bisect-ok
 mkdir -p "$ok"
-inputs=$(cat "$top/lab/config/nmi-test.config" "$top/lab/kbuild.sh" \
+inputs=$(cat "$top/lab/config/nmi-test.config" "$top/lab/config/series-only.config" \
+	"$top/lab/kbuild.sh" \
 	$(for f in ${KCONFIG_EXTRA:-}; do echo "$top/$f"; done) | sha256sum)
 inputs="$inputs $(gcc --version | head -n1)"
 n=0 fail=0

@@ -38,6 +38,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 import expect
@@ -45,6 +46,7 @@ import lab
 import report
 import results
 import scan
+import timing
 
 PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
          'hpet', 'kvm')
@@ -275,8 +277,17 @@ def part_ksft(t, args, expected):
         v = expect.classify(name, failed, expected, base_failed)
         if v == 'XPASS':
             note = 'listed in lab/expected-failures but passed: remove the entry'
+        elif v == 'FAIL':
+            note = '; '.join([note] + first_failures(b.results.diag.get(name, [])))
         t.add(v, 'ksft:' + name, note if v != 'PASS' else '')
     return b
+
+
+def first_failures(diag, n=3):
+    """The first n lines of a selftest's output that say what failed: its
+    "[FAIL]" checks and "not ok" results (a CI log then tells why)."""
+    return [ln.lstrip('# ').strip() for ln in diag
+            if re.search(r'\[FAIL\]|^(# )*not ok ', ln)][:n]
 
 
 def run_on_base(names, args):
@@ -428,6 +439,20 @@ def part_windows(t):
           '' if ok else (line or r.stderr.strip()[-200:]))
 
 
+def part_series(t):
+    import series_check
+    print('      ' + series_check.run(t))
+
+
+def part_torture_all(t, args, expected):
+    if glob.glob(os.path.join(lab.BUILD, 'out-series', '**', 'nmi_torture.ko'),
+                 recursive=True):
+        part_torture(t, args, expected)
+        part_torture_real(t, args)
+    else:
+        t.add('FAIL', 'torture', 'the series does not build nmi_torture.ko')
+
+
 def part_hpet(t, args):
     """The HPET NMI hard-lockup detector: lab/hpet_check.py."""
     import hpet_check
@@ -444,40 +469,36 @@ def main(args):
     parts = args.only or PARTS
     expected = expect.load()
     t = Tally()
-    if 'lab' in parts:
-        part_lab(t)
-    if 'checkpatch' in parts and 'series' not in parts:    # series runs it
-        part_checkpatch(t)
-    if 'build' in parts:
-        part_build(t)
-    if 'series' in parts:
-        import series_check
-        print('      ' + series_check.run(t))
-    if 'i386' in parts:
-        part_i386(t, args)
-    if 'model' in parts:
-        part_model(t)
-    if 'ksft' in parts:
-        part_ksft(t, args, expected)
-    if 'torture' in parts:
-        if glob.glob(os.path.join(lab.BUILD, 'out-series', '**', 'nmi_torture.ko'),
-                     recursive=True):
-            part_torture(t, args, expected)
-            part_torture_real(t, args)
-        else:
-            t.add('FAIL', 'torture', 'the series does not build nmi_torture.ko')
-    if 'windows' in parts:
-        part_windows(t)
-    if 'hpet' in parts:
-        part_hpet(t, args)
-    if 'kvm' in parts:
-        part_kvm(t, args)
+    steps = [
+        ('lab', lambda: part_lab(t)),
+        # series runs checkpatch itself
+        ('checkpatch', lambda: part_checkpatch(t)),
+        ('build', lambda: part_build(t)),
+        ('series', lambda: part_series(t)),
+        ('i386', lambda: part_i386(t, args)),
+        ('model', lambda: part_model(t)),
+        ('ksft', lambda: part_ksft(t, args, expected)),
+        ('torture', lambda: part_torture_all(t, args, expected)),
+        ('windows', lambda: part_windows(t)),
+        ('hpet', lambda: part_hpet(t, args)),
+        ('kvm', lambda: part_kvm(t, args)),
+    ]
+    assert tuple(name for name, _ in steps) == PARTS
+    for name, fn in steps:
+        if name in parts and not (name == 'checkpatch' and 'series' in parts):
+            start = time.monotonic()
+            fn()
+            timing.add('part:' + name, time.monotonic() - start)
     xfail = sum(1 for v, _, _ in t.rows if v == 'XFAIL')
     print()
     for v, name, note in t.rows:
         if v not in ('PASS',):
             print('  %-5s %s  %s' % (v, name, note))
     print('check: %d tests, %d expected failures proven on the base' % (len(t.rows), xfail))
+    lines = timing.table()
+    print('\n'.join(lines))
+    with open(os.path.join(lab.BUILD, 'check-timing.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
     print('%d passed, %d failed' % (t.passed(), t.failed()))
     return 0 if t.failed() == 0 else 1
 

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """check.py part "hpet": the HPET NMI hard-lockup detector (nmi_watchdog=hpet).
 
-Builds the tree with lab/config/hpet.config into build/out-hpet, then boots
-it under QEMU with the HPET in MSI (FSB) mode, watchdog_thresh=THRESH and
+Boots the x86_64 test kernel (build/out-series: lab/config/nmi-test.config
+carries the detector and test_lockup.ko) under QEMU with the HPET in MSI (FSB) mode, watchdog_thresh=THRESH and
 plan "hpet" (lab/initramfs/plans/hpet.sh):
 
-  hpet:build            the kernel with the HPET detector and test_lockup.ko
+  hpet:build            the kernel has the HPET detector and test_lockup.ko
   hpet:probe            the detector came up on the HPET: its "Enabled" and
                         route lines, nmi_watchdog=1, the channel running
   hpet:no-perf          the perf detector was never probed: neither its
@@ -48,7 +48,8 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
     :console            nothing else in the console scan
   It ends with an "HPETSOAK ..." line.
 
-LAB_HPET_TREE names the tree to build (default: build/linux, the series).
+LAB_HPET_TREE names another tree to build and boot (into build/out-hpet);
+the default is build/linux, the series, whose kernel make kernel built.
 """
 
 import os
@@ -62,6 +63,7 @@ import report
 import scan
 import vm
 
+KERNEL = 'series'       # the kernel the boots use (build() may change it)
 THRESH = 3              # watchdog_thresh of the boots, seconds
 LOCKUP_THRESH = 2       # ... set by the plan before the lockup tests
 HEALTHY_SECS = 60       # the healthy run
@@ -76,7 +78,7 @@ LINE = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
 def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None):
     """lab.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
-    argv = ['--kernel', lab.bzimage('hpet'), '--initrd', lab.initrd('hpet'),
+    argv = ['--kernel', lab.bzimage(KERNEL), '--initrd', lab.initrd(KERNEL),
             '--plan', 'hpet', '--out', os.path.join(lab.BUILD, 'runs', name),
             '--timeout', str(timeout), '--quiet',
             '--cpus', str(cpus or lab.conf().get('VM_CPUS', 4)),
@@ -120,17 +122,27 @@ def build(t):
     if not has:
         t.add('FAIL', 'hpet:build', '%s has no CONFIG_HARDLOCKUP_DETECTOR_HPET' % tree)
         return False
-    variant = 'series' if os.path.realpath(tree) == os.path.realpath(
-        os.path.join(lab.BUILD, 'linux')) else tree
-    env = dict(os.environ, ARCH='x86_64', KCONFIG_EXTRA='lab/config/hpet.config')
+    global KERNEL
+    KERNEL = 'series' if os.path.realpath(tree) == os.path.realpath(
+        os.path.join(lab.BUILD, 'linux')) else 'hpet'
     start = time.monotonic()
-    r = subprocess.run(['nice', os.path.join(lab.LAB, 'kbuild.sh'), variant, 'hpet'],
-                       env=env, capture_output=True, text=True)
-    ko = os.path.exists(os.path.join(lab.BUILD, 'out-hpet', 'lib', 'test_lockup.ko'))
-    ok = r.returncode == 0 and ko
+    # The series' kernel is up to date after make kernel: this only checks.
+    r = subprocess.run(['nice', os.path.join(lab.LAB, 'kbuild.sh'),
+                        'series' if KERNEL == 'series' else tree, KERNEL],
+                       env=dict(os.environ, ARCH='x86_64'), capture_output=True, text=True)
+    out = os.path.join(lab.BUILD, 'out-' + KERNEL)
+    ko = os.path.exists(os.path.join(out, 'lib', 'test_lockup.ko'))
+    try:
+        with open(os.path.join(out, '.config')) as f:
+            det = 'CONFIG_HARDLOCKUP_DETECTOR_HPET=y' in f.read().splitlines()
+    except OSError:
+        det = False
+    ok = r.returncode == 0 and ko and det
     note = ''
     if r.returncode:
         note = (r.stderr.strip().splitlines() or ['?'])[-1]
+    elif not det:
+        note = 'no CONFIG_HARDLOCKUP_DETECTOR_HPET=y in %s/.config' % out
     elif not ko:
         note = 'no lib/test_lockup.ko'
     t.add('PASS' if ok else 'FAIL', 'hpet:build',
@@ -402,7 +414,7 @@ def run(t, args=None):
     # seconds of margin).
     rows = Rows()
     side = threading.Thread(target=fallbacks, args=(rows,))
-    lab.ensure_variant('hpet')
+    lab.ensure_variant(KERNEL)
     side.start()
     boot_main(t)
     side.join()
@@ -422,7 +434,7 @@ def main():
     t = check.Tally()
     if not build(t):
         return 1
-    lab.ensure_variant('hpet')
+    lab.ensure_variant(KERNEL)
     print(soak(t, args.soak))
     return 0 if t.failed() == 0 else 1
 

@@ -35,20 +35,24 @@ export CCACHE_BASEDIR=$top/build CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=time_macro
 export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2025'
 export KBUILD_BUILD_USER=lab KBUILD_BUILD_HOST=lab KBUILD_BUILD_VERSION=1
 command -v ccache >/dev/null && ccache -M 8G >/dev/null
-mk=(make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" -j"$(nproc)")
-
-frags=("$top/lab/config/nmi-test.config")
-[ "$arch" = i386 ] && frags+=("$top/lab/config/i386.config")
-for f in ${KCONFIG_EXTRA:-}; do frags+=("$top/$f"); done
-# Options that only the series defines (its KUnit tests): used when the tree
-# being built has all of them, so the base and early patches build as well.
-only=$top/lab/config/series-only.config
-if grep -o '^CONFIG_[A-Z0-9_]*' "$only" | sed 's/^CONFIG_/config /' |
-	while read -r c; do grep -qsx "$c" "$src"/arch/x86/Kconfig* || exit 1; done; then
-	frags+=("$only")
-fi
+mkv=(make -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" -j"$(nproc)")
+mk=("${mkv[@]}" -s)
 
 mkdir -p "$out"
+# Options that only the series defines (lab/config/series-only.config): each
+# one that the tree being built defines, right after nmi-test.config, so the
+# base and every patch of the series build with the same fragments.
+only=$out/series-only.config
+: > "$only"
+while IFS= read -r line; do
+	sym=${line%%=*}
+	grep -rqx --include='Kconfig*' "config ${sym#CONFIG_}" "$src/lib" "$src/arch/x86" \
+		"$src/kernel" && echo "$line" >> "$only"
+done < <(grep '^CONFIG_' "$top/lab/config/series-only.config")
+frags=("$top/lab/config/nmi-test.config" "$only")
+[ "$arch" = i386 ] && frags+=("$top/lab/config/i386.config")
+for f in ${KCONFIG_EXTRA:-}; do frags+=("$top/$f"); done
+
 # Reconfigure only when a fragment changed, so incremental builds stay quick.
 want=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.frag-sum" 2>/dev/null)" != "$want" ]; then
@@ -70,12 +74,24 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.frag-sum" 2>/dev/null)" != "$want"
 fi
 
 start=$(date +%s)
+# Progress for whoever waits: objects compiled so far, once a minute.
+ticker=
+if [ -z "${KBUILD_QUIET:-}" ]; then
+	while sleep 60; do
+		echo "kbuild: $name: $(grep -c '^  CC' "$out/build.log" 2>/dev/null) objects" \
+			"compiled in $(( $(date +%s) - start )) s" >&2
+	done &
+	ticker=$!
+fi
 set +e
-"${mk[@]}" bzImage modules > "$out/build.log" 2>&1
+"${mkv[@]}" bzImage modules > "$out/build.log" 2>&1
 rc=$?
 set -e
+[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
 end=$(date +%s)
 echo "$((end - start))" > "$out/build-seconds"
+# make check's timing table (lab/timing.py).
+echo "kernel:$name $((end - start))" >> "$top/build/timings.txt"
 if [ $rc != 0 ]; then
 	grep -E 'error|Error|ERROR' "$out/build.log" | head -20 >&2
 	echo "kbuild: $name failed (log: $out/build.log)" >&2

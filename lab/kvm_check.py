@@ -4,9 +4,10 @@
 
 QEMU's TCG "max" CPU is an AuthenticAMD CPU with SVM (NPT and vGIF, no
 NRIPS), so kvm_amd runs in the TCG guest, nested SVM included; TCG has no
-VMX, so kvm_intel is only built.  This builds the kernel with
-lab/config/kvm.config into build/out-kvm (the base: build/out-kvm-base),
-the KVM selftests statically (lab/kvmsft.sh, build/kvmsft) and an initramfs
+VMX, so kvm_intel is only built.  The x86_64 test kernel carries KVM,
+kvm_amd and kvm_intel as modules (lab/config/nmi-test.config; the series:
+build/out-series, the base: build/out-instrument).  This builds the KVM
+selftests statically (lab/kvmsft.sh, build/kvmsft) and an initramfs
 with them (lab/mkinitramfs.sh), then boots plan "kvm"
 (lab/initramfs/plans/kvm.sh).  The plan runs the tests twice: while the
 host injects NMIs (QMP, NMI_RATE/s, only between the plan's storm markers),
@@ -15,7 +16,7 @@ NMIs thus land while vCPUs are in guest mode, L2 included, and the kernel
 takes them across its guests' VM exits (counted by the plan as VM exits
 with reason NMI).
 
-  kvm:build        the kernel (KVM, kvm_amd, kvm_intel built in), the
+  kvm:build        the kernel (KVM, kvm_amd, kvm_intel modules), the
                    selftests and the initramfs built
   kvm:svm          kvm_amd came up on SVM: /dev/kvm, an AuthenticAMD CPU
                    with svm and npt, kvm_amd's "Nested Virtualization
@@ -99,6 +100,7 @@ RETRY = ['xapic_ipi_test']
 NMI_RATE = 200
 TEST_TIMEOUT = 300
 STORM = (r'lab: kvm: host NMI storm on', r'lab: kvm: host NMI storm off')
+# The initramfs (and run) names; the kernel is the variant's test kernel.
 NAMES = {'series': 'kvm', 'instrument': 'kvm-base'}
 KVMSFT_LINE = re.compile(r'^KVMSFT (\S.*)$')
 UNKNOWN_CPU = re.compile(r'NMI received for unknown reason \w+ on CPU (\d+)')
@@ -178,41 +180,16 @@ def window(lines, markers):
     return out
 
 
-def export_base():
-    """build/src-kvm-base: the tree at tag "instrument" (git archive: the
-    repository and its worktrees stay as they are), remade when the tag
-    moves."""
-    tree = os.path.join(lab.BUILD, 'linux')
-    src = os.path.join(lab.BUILD, 'src-kvm-base')
-    rev = subprocess.run(['git', '-C', tree, 'rev-parse', 'instrument^{commit}'],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    stamp = os.path.join(src, '.lab-commit')
-    try:
-        with open(stamp) as f:
-            if f.read().strip() == rev:
-                return src
-    except OSError:
-        pass
-    subprocess.run(['rm', '-rf', src], check=True)
-    os.makedirs(src)
-    subprocess.run('git -C %s archive instrument | tar -x -C %s' % (tree, src),
-                   shell=True, check=True)
-    with open(stamp, 'w') as f:
-        f.write(rev + '\n')
-    return src
-
-
 def build(t, variant='series'):
     """Kernel, selftests, initramfs; one kvm:build row."""
     name = NAMES[variant]
     start = time.monotonic()
-    src = 'series' if variant == 'series' else export_base()
-    env = dict(os.environ, ARCH='x86_64', KCONFIG_EXTRA='lab/config/kvm.config')
-    steps = [('kernel', ['nice', os.path.join(LAB, 'kbuild.sh'), src, name], env),
+    env = dict(os.environ, ARCH='x86_64')
+    steps = [('kernel', ['nice', os.path.join(LAB, 'kbuild.sh'), variant], env),
              ('selftests', [os.path.join(LAB, 'kvmsft.sh'), os.path.join(lab.BUILD, 'linux'),
                             os.path.join(lab.BUILD, 'kvmsft')] + TESTS + sorted(LEFT_OUT), None),
              ('initramfs', [os.path.join(LAB, 'mkinitramfs.sh'), lab.initrd(NAMES[variant]),
-                            os.path.join(lab.BUILD, 'out-' + name), '',
+                            os.path.join(lab.BUILD, 'out-' + variant), '',
                             os.path.join(lab.BUILD, 'kvmsft')], None)]
     secs = []
     for what, argv, e in steps:
@@ -235,7 +212,7 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
     name = NAMES[variant]
     outdir = os.path.join(lab.BUILD, 'runs', 'check-' + name)
     c = lab.conf()
-    argv = ['--kernel', os.path.join(lab.BUILD, 'out-' + name, 'arch/x86/boot/bzImage'),
+    argv = ['--kernel', lab.bzimage(variant),
             '--initrd', lab.initrd(NAMES[variant]), '--plan', 'kvm', '--out', outdir,
             '--timeout', str(timeout), '--cpus', c.get('VM_CPUS', '4'),
             '--mem', c.get('VM_MEM', '1024'), '--nmi-rate', str(nmi_rate), '--nmi-gate',

@@ -2,7 +2,7 @@
 # mkinitramfs.sh OUT KERNEL_OUT_DIR KSFT_DIR [KVMSFT_DIR]
 # busybox-static, the lab's init and plans, the x86 selftest binaries (in
 # /ksft), the KVM selftests when KVMSFT_DIR is given (in /kvmsft,
-# lab/kvmsft.sh) and the torture and test_lockup modules (when the kernel
+# lab/kvmsft.sh) and the torture, test_lockup and KVM modules (when the kernel
 # built them) in one gzip'ed cpio.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,7 @@ for d in ksft kvmsft; do
 	mkdir -p "$root/$d"
 	find "${!d}" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/$d/" \;
 done
-for m in nmi_torture test_lockup; do
+for m in nmi_torture test_lockup irqbypass kvm kvm-amd kvm-intel; do
 	ko=$(find "$kout" -name $m.ko | head -n1)
 	[ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
 done

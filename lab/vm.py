@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+import timing
+
 QEMU = 'qemu-system-x86_64'
 QBOOT = '/usr/share/qemu/qboot.rom'
 # isa-debug-exit: (value << 1) | 1 for the 0x10 / 0x11 the guest's init writes.
@@ -238,6 +240,7 @@ def run(args):
                'cmdline': cmd}
     with open(os.path.join(outdir, 'vm.json'), 'w') as f:
         json.dump(summary, f, indent=1)
+    timing.add('boot:' + os.path.basename(os.path.normpath(outdir)), elapsed)
     return summary
 
 

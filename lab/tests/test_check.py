@@ -33,5 +33,21 @@ class TestPollStorms(unittest.TestCase):
         self.assertEqual(check.poll_storms(r, 40), [('0', 825772)])
 
 
+class TestFirstFailures(unittest.TestCase):
+    def test_the_failed_checks_of_a_selftest(self):
+        diag = ['TAP version 13', '1..2',
+                '# IRET fault: LDT CS invalidated by a sibling: 3.0s, 5 iterations',
+                '[FAIL] IRET fault at 0x401000: reg 3 is 0x1, not 0x2',
+                'ok 1 IRET fault: LDT CS invalidated by a sibling: 603 NMIs',
+                'not ok 2 IRET fault: LDT SS (espfix): 1 failed checks, exit status 0',
+                '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:0 error:0']
+        self.assertEqual(check.first_failures(diag), [
+            '[FAIL] IRET fault at 0x401000: reg 3 is 0x1, not 0x2',
+            'not ok 2 IRET fault: LDT SS (espfix): 1 failed checks, exit status 0'])
+
+    def test_a_passing_selftest_says_nothing(self):
+        self.assertEqual(check.first_failures(['ok 1 a', '# [SKIP] b', '# ok 2 c']), [])
+
+
 if __name__ == '__main__':
     unittest.main()

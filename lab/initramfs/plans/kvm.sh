@@ -43,6 +43,11 @@ kmsg() { echo "$*" > /dev/kmsg; }
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 now() { cut -d' ' -f1 /proc/uptime; }
 
+# KVM is a module of the test kernel: kvm_amd comes up on TCG's SVM,
+# kvm_intel refuses ("VMX not supported"), and its refusal is expected.
+for m in irqbypass kvm kvm-amd kvm-intel; do
+	[ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
+done
 # How KVM came up: /dev/kvm, the CPU's SVM flags, kvm_amd's parameters.
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
 has() { case "$flags" in *" $1 "*) echo 1 ;; *) echo 0 ;; esac; }
