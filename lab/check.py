@@ -309,8 +309,7 @@ def console(t, b, name):
 def part_torture(t, args, expected):
     secs = args.torture_seconds
     b = lab.boot('series', 'torture', 'check-torture',
-                 append=['lab.torture=duration=%d:hazards=all:ext_deadline_ms=%d' % (
-                     secs, REAL_DEADLINE_MS)], timeout=secs + 400)
+                 append=['lab.torture=duration=%d:hazards=all' % secs], timeout=secs + 400)
     tt = b.results.torture
     if not b.completed() or not tt:
         t.add('FAIL', 'torture', 'plan did not complete: %s %s' % (
@@ -367,11 +366,6 @@ def part_torture(t, args, expected):
 # first errors), and senders held up between event and IPI (a vCPU the host
 # does not run).  At the kernel's default knobs.
 REAL_SOURCES = 'sticky_ms=100:overreport=2:ext_any=1:delay_every=50:delay_us=3000'
-# An external event hidden behind a local NMI (two NMIs that a descheduled
-# vCPU took as one, a sticky claim) waits for the poll (nmi_ext_poll_us,
-# 10 ms by default): late means later than five poll intervals, with the
-# CPU that receives it handling NMIs meanwhile.  Both torture parts use it.
-REAL_DEADLINE_MS = 50
 # Poll NMIs per second a CPU may take: one per poll interval, with slack.
 POLLS_PER_S = 100 * 1.5
 
@@ -389,8 +383,8 @@ def poll_storms(r, seconds):
 def part_torture_real(t, args):
     secs = max(20, args.torture_seconds // 2)
     b = lab.boot('series', 'torture', 'check-torture-real',
-                 append=['lab.torture=duration=%d:hazards=all:%s:ext_deadline_ms=%d' % (
-                     secs, REAL_SOURCES, REAL_DEADLINE_MS)], timeout=secs + 400)
+                 append=['lab.torture=duration=%d:hazards=all:%s' % (secs, REAL_SOURCES)],
+                 timeout=secs + 400)
     tt = b.results.torture
     if not b.completed() or not tt:
         t.add('FAIL', 'torture-real', 'plan did not complete: %s %s' % (
@@ -420,8 +414,7 @@ def part_torture_real(t, args):
 
 def torture_base_fails(part, args):
     b = lab.boot('instrument', 'torture', 'check-torture-base',
-                 append=['lab.torture=duration=%d:hazards=all:ext_deadline_ms=%d' % (
-                     args.torture_seconds, REAL_DEADLINE_MS)],
+                 append=['lab.torture=duration=%d:hazards=all' % args.torture_seconds],
                  timeout=args.torture_seconds + 400, quiet=True)
     print('      base: ' + report.torture_line(b))
     return b.results.torture.get(part + '_verdict') == 'FAIL'

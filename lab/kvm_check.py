@@ -98,7 +98,6 @@ LEFT_OUT = {
 # a host busy with other work sometimes does not run it that soon.
 RETRY = ['xapic_ipi_test']
 NMI_RATE = 200
-EXT_DEADLINE_MS = 50     # check.REAL_DEADLINE_MS
 TEST_TIMEOUT = 300
 STORM = (r'lab: kvm: host NMI storm on', r'lab: kvm: host NMI storm off')
 # The initramfs (and run) names; the kernel is the variant's test kernel.
@@ -219,10 +218,7 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
             '--mem', c.get('VM_MEM', '1024'), '--nmi-rate', str(nmi_rate), '--nmi-gate',
             '--append=lpj=%d' % vm.host_lpj(), '--append=lab.kvm_tests=' + ','.join(tests),
             '--append=lab.kvm_timeout=%d' % test_timeout,
-            '--append=lab.kvm_retry=' + ','.join(RETRY), '--append=lab.kvm_phases=' + phases,
-            # as make check's torture parts: an event a local NMI hid waits
-            # for the dispatcher's 10 ms poll; late is five intervals
-            '--append=lab.kvm_torture=hazards=all:ext_deadline_ms=%d' % EXT_DEADLINE_MS]
+            '--append=lab.kvm_retry=' + ','.join(RETRY), '--append=lab.kvm_phases=' + phases]
     summary = vm.run(vm.parse_args(argv))
     return lab.Boot('check-' + name, summary, outdir, scan.HOST_NMI_ALLOW, STORM)
 

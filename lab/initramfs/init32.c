@@ -301,8 +301,8 @@ static int test_torture(void)
 		ktap(1, "torture", "SKIP no nmi_torture.ko in the initramfs");
 		return 0;
 	}
-	/* As plans/lib-torture.sh: the kernel's own swallow window (1 ms). */
-	snprintf(params, sizeof(params), "slow_ipi_us=1000 %s start=1",
+	/* As plans/lib-torture.sh: the module's and the kernel's defaults. */
+	snprintf(params, sizeof(params), "%s start=1",
 		 arg("lab.torture", "duration=10:hazards=all"));
 	for (p = params; *p; p++)
 		if (*p == ':')
