@@ -273,6 +273,21 @@ def disassemble_bytes(data, base):
     return parse_objdump(out, base, base + len(data))
 
 
+NMI_COUNT_RE = re.compile(r'\binc[lw]?\s+%gs:\S+\s+#\s*[0-9a-f]+\s+<irq_stat(?:\+0x([0-9a-f]+))?>')
+
+
+def nmi_count_offset(text):
+    """The offset of __nmi_count in irq_stat, from exc_nmi's disassembly
+    (its inc_irq_stat(__nmi_count)).  irq_cpustat_t's layout depends on the
+    configuration (a u8 comes first with KVM_INTEL) and vmlinux has no debug
+    information, so the code that counts says where the count is."""
+    offs = {int(m.group(1) or '0', 16) for m in NMI_COUNT_RE.finditer(text)}
+    if len(offs) != 1:
+        raise LabError('exc_nmi: %s increment of irq_stat found (%s)' % (
+            'no' if not offs else 'more than one', sorted(offs)))
+    return offs.pop()
+
+
 def disassemble_vmlinux(vmlinux, start, end):
     out = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
                           '--start-address=%#x' % start, '--stop-address=%#x' % end,
@@ -1468,6 +1483,11 @@ class Runner:
         if 'native_irq_return_iret' in self.syms:
             self.iret_sites.add(self.syms['native_irq_return_iret'][0])
         a.banner = read_banner(a.vmlinux, self.syms)
+        start, size = self.syms['exc_nmi']
+        self.nmi_count_off = nmi_count_offset(subprocess.run(
+            ['objdump', '-d', '--no-show-raw-insn', '--start-address=%#x' % start,
+             '--stop-address=%#x' % (start + size), a.vmlinux],
+            check=True, capture_output=True, text=True).stdout)
 
     def live_layout(self, guest):
         start, size = self.syms['asm_exc_nmi']
@@ -1483,8 +1503,8 @@ class Runner:
     def counters(self, guest):
         st = guest.kread64(guest.pcpu0 + self.syms['nmi_stats'][0], len(NMI_STATS_FIELDS))
         c = dict(zip(NMI_STATS_FIELDS, st))
-        c['nmi'] = int.from_bytes(guest.kread(guest.pcpu0 + self.syms['irq_stat'][0], 4),
-                                  'little')
+        c['nmi'] = int.from_bytes(guest.kread(guest.pcpu0 + self.syms['irq_stat'][0] +
+                                              self.nmi_count_off, 4), 'little')
         return c
 
     # -- anchors: the interrupted context P0 --

@@ -742,3 +742,20 @@ class MiscTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class NmiCountOffsetTest(unittest.TestCase):
+    # exc_nmi's inc_irq_stat(__nmi_count), twice (user and kernel path)
+    KVM_INTEL = ("ffffffff813cc197:\tincl   %gs:0x7ec60da6(%rip)        # 2cf44 <irq_stat+0x4>\n"
+                 "ffffffff813cc2a0:\tincl   %gs:0x7ec60c9d(%rip)        # 2cf44 <irq_stat+0x4>\n")
+    PLAIN = "ffffffff813cc197:\tincl   %gs:0x7ec60da6(%rip)        # 2cf40 <irq_stat>\n"
+
+    def test_offset_follows_the_layout(self):
+        self.assertEqual(W.nmi_count_offset(self.KVM_INTEL), 4)
+        self.assertEqual(W.nmi_count_offset(self.PLAIN), 0)
+
+    def test_none_or_ambiguous_is_an_error(self):
+        with self.assertRaises(W.LabError):
+            W.nmi_count_offset("ffffffff813cc197:\tincl   %gs:0x10(%rip)  # 1b1a0 <nmi_stats>\n")
+        with self.assertRaises(W.LabError):
+            W.nmi_count_offset(self.KVM_INTEL + self.PLAIN)
