@@ -2,6 +2,7 @@
 # Build one kernel variant.
 #   kbuild.sh series      build/linux working tree      -> build/out-series
 #   kbuild.sh instrument  base + instrument patches     -> build/out-instrument
+#                         (built in build/out-bisect, see below)
 #   kbuild.sh REF NAME    any commit of build/linux       -> build/out-NAME
 #   kbuild.sh DIR NAME    the working tree DIR (a worktree) -> build/out-NAME
 # Extra config fragments: KCONFIG_EXTRA="file ..." (paths relative to the repo).
@@ -12,8 +13,18 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 variant=${1:?usage: kbuild.sh series|instrument|REF NAME}
 name=${2:-$variant}
 tree=$top/build/linux
-out=$top/build/out-$name
 arch=${ARCH:-x86_64}
+label=$name
+# The base ("instrument") is one of the commits the bisect builds, with
+# the same fragments: it is built in the bisect's worktree and output
+# directory, where only what differs from the last commit built there is
+# compiled (a separate directory shares nothing with the series in ccache:
+# the series' own Kconfig options change autoconf.h, which every object
+# includes), and bzImage, vmlinux and the modules are copied to
+# build/out-instrument -- also when the bisect itself builds that commit.
+[ "$variant" = instrument ] && [ "$name" = instrument ] && [ "$arch" = x86_64 ] && name=bisect
+out=$top/build/out-$name
+snap=
 
 if [ "$variant" = series ]; then
 	src=$tree
@@ -28,6 +39,10 @@ else
 	else
 		git -C "$src" checkout -q --detach "$rev"
 		git -C "$src" reset -q --hard "$rev"
+	fi
+	if [ "$name" = bisect ] && [ "$arch" = x86_64 ] &&
+	   [ "$rev" = "$(git -C "$tree" rev-parse -q --verify 'instrument^{commit}' || true)" ]; then
+		snap=$top/build/out-instrument
 	fi
 fi
 
@@ -82,7 +97,7 @@ start=$(date +%s)
 ticker=
 if [ -z "${KBUILD_QUIET:-}" ]; then
 	while sleep 60; do
-		echo "kbuild: $name: $(grep -c '^  CC' "$out/build.log" 2>/dev/null) objects" \
+		echo "kbuild: $label: $(grep -c '^  CC' "$out/build.log" 2>/dev/null) objects" \
 			"compiled in $(( $(date +%s) - start )) s" >&2
 	done &
 	ticker=$!
@@ -95,14 +110,25 @@ set -e
 end=$(date +%s)
 echo "$((end - start))" > "$out/build-seconds"
 # make check's timing table (lab/timing.py).
-echo "kernel:$name $((end - start))" >> "$top/build/timings.txt"
+echo "kernel:$label $((end - start))" >> "$top/build/timings.txt"
 if [ $rc != 0 ]; then
 	grep -E 'error|Error|ERROR' "$out/build.log" | head -20 >&2
-	echo "kbuild: $name failed (log: $out/build.log)" >&2
+	echo "kbuild: $label failed (log: $out/build.log)" >&2
 	exit 1
 fi
 if grep -n 'objtool:\|vmlinux.o: warning' "$out/build.log" >&2; then
-	echo "kbuild: $name: objtool warnings (log: $out/build.log)" >&2
+	echo "kbuild: $label: objtool warnings (log: $out/build.log)" >&2
 	exit 1
 fi
-echo "kbuild: $name built in $((end - start)) s -> $out/arch/x86/boot/bzImage"
+if [ -n "$snap" ]; then
+	rm -rf "$snap.tmp"
+	mkdir -p "$snap.tmp/arch/x86/boot"
+	cp "$out/arch/x86/boot/bzImage" "$snap.tmp/arch/x86/boot/"
+	cp "$out/vmlinux" "$out/System.map" "$out/.config" "$out/build.log" \
+		"$out/build-seconds" "$snap.tmp/"
+	(cd "$out" && find . -name '*.ko' -exec cp --parents {} "$snap.tmp" \;)
+	rm -rf "$snap"
+	mv "$snap.tmp" "$snap"
+	echo "kbuild: $label: the bisect's build of the base copied to $snap"
+fi
+echo "kbuild: $label built in $((end - start)) s -> ${snap:-$out}/arch/x86/boot/bzImage"
