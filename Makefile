@@ -123,7 +123,7 @@ boot-i386: deps
 
 # Ready to send?  checkpatch, bisect, W=1 + sparse on the touched objects
 # (wide, i386, allnoconfig; new warnings against the base), kernel-doc and
-# Sphinx.  Ends with "SERIES patches=<n> checkpatch=<n> ... new_warnings=<n>".
+# Sphinx.  Ends with "SERIES patches=<n> checkpatch=<n> prose=<n> ... new_warnings=<n>".
 series-check: deps
 	$(PY) $(LAB)/series_check.py
 

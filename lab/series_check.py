@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """make series-check: is the series ready to send?  One verdict a line, then
-SERIES patches=<n> checkpatch=<n> bisect_fail=<n> build_fail=<n> new_warnings=<n>
+SERIES patches=<n> checkpatch=<n> prose=<n> bisect_fail=<n> build_fail=<n> new_warnings=<n>
 
   checkpatch:*  checkpatch.pl --strict on every patch; lines justified in
                 lab/checkpatch-allow are printed with their reason, not counted
+  prose:words   no commit message or added line names what only this
+                repository knows (lab/series-prose: its paths, make targets,
+                work tracking, the reference material's names)
+  prose:length  no commit message body over MAX_BODY lines, unless
+                lab/series-prose keeps it with a reason
   bisect:*      every commit of the series builds (lab/bisect.sh)
   w1:<config>   the objects the series touches, the NMI entry, KVM's NMI
                 paths and every NMI handler's file, built with W=1 and sparse
@@ -301,6 +306,80 @@ def bisect(t):
     return fails
 
 
+MAX_BODY = 60
+
+
+def load_prose(path=os.path.join(lab.LAB, 'series-prose')):
+    """lab/series-prose: ([(regex, why)] forbidden words, [(regex, why)] long
+    messages that were kept)."""
+    words, longs = [], []
+    with open(path) as f:
+        for ln in f:
+            if ln.startswith('#') or not ln.strip():
+                continue
+            kind, rx, why = ln.rstrip('\n').split('\t')
+            (words if kind == 'word' else longs).append((re.compile(rx, re.I if kind == 'word'
+                                                                    else 0), why))
+    return words, longs
+
+
+def split_patch(text):
+    """A format-patch file -> (subject, body lines, added lines).  The body
+    runs from after the headers to the first "---" line, trailers left out;
+    added lines are the diff's "+" lines."""
+    lines = text.split('\n')
+    i, subject = 0, ''
+    while i < len(lines) and lines[i]:
+        if lines[i].startswith('Subject:'):
+            subject = re.sub(r'^Subject: (\[[^]]*\] )?', '', lines[i])
+            while i + 1 < len(lines) and lines[i + 1].startswith(' '):
+                i += 1
+                subject += lines[i]
+        i += 1
+    body = []
+    for ln in lines[i + 1:]:
+        if ln == '---':
+            break
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    body = [ln for ln in body if not re.match(r'^[A-Z][A-Za-z-]+: .*<.*@.*>$', ln)]
+    while body and not body[-1].strip():
+        body.pop()
+    added = [ln[1:] for ln in lines if ln.startswith('+') and not ln.startswith('+++')]
+    return subject, body, added
+
+
+def part_prose(t, patches=None):
+    """Two rows: no patch names what only this repository knows, and no
+    commit message is longer than MAX_BODY lines unless a person kept it.
+    Returns the number of findings."""
+    words, longs = load_prose()
+    paths = patches if patches is not None else [
+        os.path.join(lab.TOP, 'patches', p) for p in check.patch_list()]
+    found, long_bad, kept = [], [], []
+    for path in paths:
+        subject, body, added = split_patch(read(path))
+        name = os.path.basename(path)[:4]
+        for where, text in (('message', body), ('diff', added)):
+            for ln in text:
+                for rx, why in words:
+                    m = rx.search(ln)
+                    if m:
+                        found.append('%s %s: "%s" (%s)' % (name, where, m.group(0), why))
+        if len(body) > MAX_BODY:
+            if any(rx.search(subject) for rx, _ in longs):
+                kept.append('%s (%d lines)' % (name, len(body)))
+            else:
+                long_bad.append('%s: %d lines' % (name, len(body)))
+    t.add('PASS' if not found else 'FAIL', 'prose:words',
+          '; '.join(found[:3]) if found else '%d patches' % len(paths))
+    t.add('PASS' if not long_bad else 'FAIL', 'prose:length',
+          ('over %d lines: ' % MAX_BODY + ', '.join(long_bad)) if long_bad else
+          'at most %d lines%s' % (MAX_BODY, ('; kept: ' + ', '.join(kept)) if kept else ''))
+    return len(found) + len(long_bad)
+
+
 def run(t, full=False):
     """The whole series check into the tally; returns the SERIES line."""
     patches = check.patch_list()
@@ -309,6 +388,7 @@ def run(t, full=False):
         t.add('FAIL', 'series:export', "build/linux's series branch has %d commits, patches/ "
               "%d: 'make export' first" % (commits, len(patches)))
     issues = check.part_checkpatch(t)
+    prose = part_prose(t)
     bisect_fail = bisect(t)
     srcs = {rev: worktree(ref, 'w1-' + rev) for rev, ref in REVS.items()}
     files = candidates(srcs['series'])
@@ -324,8 +404,8 @@ def run(t, full=False):
             build_fail += f
             new += n
     new += part_docs(t, srcs['series'], touched)
-    return 'SERIES patches=%d checkpatch=%d bisect_fail=%d build_fail=%d new_warnings=%d' % (
-        len(patches), issues, bisect_fail, build_fail, new)
+    return ('SERIES patches=%d checkpatch=%d prose=%d bisect_fail=%d build_fail=%d '
+            'new_warnings=%d' % (len(patches), issues, prose, bisect_fail, build_fail, new))
 
 
 def part_full(t, cfg, arch, how, srcs, files):
