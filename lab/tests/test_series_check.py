@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Unit tests of lab/series_check.py's prose rows."""
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -41,7 +43,8 @@ def patch(body_extra='', added='int t1;'):
 class ProseTest(unittest.TestCase):
     def rows(self, path):
         t = check.Tally()
-        n = S.part_prose(t, [path])
+        with contextlib.redirect_stdout(io.StringIO()):
+            n = S.part_prose(t, [path])
         os.unlink(path)
         return n, t
 
