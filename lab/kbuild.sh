@@ -16,20 +16,31 @@ tree=$top/build/linux
 arch=${ARCH:-x86_64}
 label=$name
 # The base ("instrument") is one of the commits the bisect builds, with
-# the same fragments: it is built in the bisect's worktree and output
-# directory, where only what differs from the last commit built there is
-# compiled (a separate directory shares nothing with the series in ccache:
-# the series' own Kconfig options change autoconf.h, which every object
-# includes), and bzImage, vmlinux and the modules are copied to
-# build/out-instrument -- also when the bisect itself builds that commit.
+# the same fragments: it is built where the bisect builds (build/linux
+# itself, checked out at that commit, when it is the clean series branch;
+# else the worktree build/src-bisect) into the bisect's output directory,
+# where only what differs from the last commit built there is compiled (a
+# separate directory shares nothing with the series in ccache: the series'
+# own Kconfig options change autoconf.h, which every object includes), and
+# bzImage, vmlinux and the modules are copied to build/out-instrument --
+# also when the bisect itself builds that commit (lab/bisect.sh).
 [ "$variant" = instrument ] && [ "$name" = instrument ] && [ "$arch" = x86_64 ] && name=bisect
 out=$top/build/out-$name
 snap=
+rev=
+if [ "$name" = bisect ] && [ "$variant" = instrument ] &&
+   [ "$(git -C "$tree" symbolic-ref -q HEAD)" = refs/heads/series ] &&
+   [ -z "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
+	git -C "$tree" checkout -q --detach instrument
+	trap 'git -C "$tree" checkout -q series' EXIT
+	variant=$tree
+fi
 
 if [ "$variant" = series ]; then
 	src=$tree
 elif [ -d "$variant" ]; then
 	src=$(realpath "$variant")
+	rev=$(git -C "$src" rev-parse HEAD)
 else
 	src=$top/build/src-$name
 	rev=$(git -C "$tree" rev-parse "$variant^{commit}")
@@ -40,10 +51,11 @@ else
 		git -C "$src" checkout -q --detach "$rev"
 		git -C "$src" reset -q --hard "$rev"
 	fi
-	if [ "$name" = bisect ] && [ "$arch" = x86_64 ] &&
-	   [ "$rev" = "$(git -C "$tree" rev-parse -q --verify 'instrument^{commit}' || true)" ]; then
-		snap=$top/build/out-instrument
-	fi
+fi
+# The bisect's build of the instrument commit is the base kernel.
+if [ "$name" = bisect ] && [ "$arch" = x86_64 ] &&
+   [ "$rev" = "$(git -C "$tree" rev-parse -q --verify 'instrument^{commit}' || true)" ]; then
+	snap=$top/build/out-instrument
 fi
 
 export CCACHE_BASEDIR=$top/build CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=time_macros

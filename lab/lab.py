@@ -10,6 +10,7 @@ check.py (the test suite), report.py (what is printed).
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 
@@ -138,15 +139,39 @@ def cmd_boot(args):
     return 0 if b.status == 'pass' and b.console_findings() == 0 else 1
 
 
+# The genuine phase of a torture boot (lib-torture.sh genuine_phase): host
+# NMIs once the test is unloaded, each a genuine unknown NMI that the
+# kernel must report.  Its console lines are allowed between its markers.
+GENUINE_WINDOW = (r'lab: genuine NMIs on', r'lab: genuine NMIs off')
+GENUINE_RATE = 1.0      # host NMIs per second: under printk's rate limit
+
+
+def torture_boot(variant, name, params, genuine_secs=0, append=(), nmi_rate=0.0,
+                 quiet=False):
+    """One torture plan boot; with genuine_secs, the genuine phase after it
+    (the host's NMIs then come only while the guest asks for them)."""
+    secs = int(re.search(r'duration=(\d+)', params).group(1))
+    kw = {}
+    if genuine_secs:
+        if nmi_rate:
+            raise ValueError('a genuine phase takes the host NMIs for itself')
+        append = list(append) + ['lab.genuine_secs=%d' % genuine_secs]
+        kw = dict(nmi_rate=GENUINE_RATE, nmi_gate=True, allow=scan.HOST_NMI_ALLOW,
+                  window=GENUINE_WINDOW)
+    else:
+        kw = dict(nmi_rate=nmi_rate)
+    return boot(variant, 'torture', name, append=['lab.torture=' + params] + list(append),
+                timeout=secs + genuine_secs + 400, quiet=quiet, **kw)
+
+
 def cmd_torture(args):
     params = 'duration=%d:hazards=%s' % (args.seconds, args.hazards)
     if args.params:
         params += ':' + args.params
     rc = 0
     for variant in args.variant:
-        b = boot(variant, 'torture', 'torture-' + variant,
-                 append=['lab.torture=' + params] + args.append, nmi_rate=args.nmi_rate,
-                 timeout=args.seconds + 400)
+        b = torture_boot(variant, 'torture-' + variant, params, args.genuine_secs,
+                         append=args.append, nmi_rate=args.nmi_rate)
         report.print_torture(b, variant)
         if not (b.completed() and b.status == 'pass' and b.console_findings() == 0):
             rc = 1
@@ -211,6 +236,9 @@ def main(argv=None):
                    help='series (default) and/or instrument (the base)')
     s.add_argument('--append', action='append', default=[],
                    help='more kernel command line, e.g. lab.user_load=0')
+    s.add_argument('--genuine-secs', type=int, default=0,
+                   help='after the test, host NMIs at %g/s for this long: each must be '
+                   'reported as unknown (genuine_reported, genuine_sent)' % GENUINE_RATE)
     s.set_defaults(fn=cmd_torture)
 
     args = p.parse_args(argv)

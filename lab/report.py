@@ -118,6 +118,15 @@ def lockfree_line(delta, seconds=None):
     return line
 
 
+def ext_cpu_polls(delta, cpu):
+    """' poll_per_internal_pct_ext=..' for the CPU that receives external
+    NMIs, the only one that owes passes and sends itself poll NMIs."""
+    if not delta or not delta.get('internal'):
+        return ''
+    return ' ext_cpu=%s poll_per_internal_pct_ext=%.2f' % (
+        cpu, 100.0 * delta.get('poll_nmis', 0) / delta['internal'])
+
+
 def ext_work_elsewhere(r, ext_cpu):
     """[(cpu, counter, n)]: external passes on claimed NMIs (ext_polls) or
     poll NMIs on CPUs that do not receive external NMIs; the series' design
@@ -151,11 +160,27 @@ def unexplained_unknown(t, injected=0):
     return max(0, unknown - _int(t.get('ipi_slow'), 0) - injected)
 
 
+def storm_injected(b):
+    """Host NMIs sent during the torture run itself: none when they went to
+    the genuine phase after it (the kernel's counts stop before it)."""
+    if 'genuine_reported' in b.results.lab:
+        return 0
+    return b.summary.get('nmi_injected', 0)
+
+
+def genuine_fields(b):
+    """{'genuine_reported', 'genuine_sent'} of a run with a genuine phase."""
+    if 'genuine_reported' not in b.results.lab:
+        return {}
+    return {'genuine_reported': b.results.lab['genuine_reported'],
+            'genuine_sent': str(b.summary.get('nmi_injected', 0))}
+
+
 def torture_console_failures(b):
     """Console findings of a torture run; its unknown-NMI lines do not count
     when every unknown NMI is explained by a late IPI of the test."""
     n = b.console_findings()
-    if unexplained_unknown(torture_fields(b), b.summary.get('nmi_injected', 0)) == 0:
+    if unexplained_unknown(torture_fields(b), storm_injected(b)) == 0:
         n -= len(b.findings.get('unknown', []))
     return n
 
@@ -163,7 +188,7 @@ def torture_console_failures(b):
 def torture_verdict(b):
     t = torture_fields(b)
     ok = (t.get('int_verdict') == 'PASS' and t.get('ext_verdict') == 'PASS'
-          and unexplained_unknown(t, b.summary.get('nmi_injected', 0)) == 0
+          and unexplained_unknown(t, storm_injected(b)) == 0
           and torture_console_failures(b) == 0
           and b.completed())
     return 'PASS' if ok else 'FAIL'
@@ -174,8 +199,12 @@ def torture_line(b):
         return 'TORTURE raised=- serviced=- lost=- dup=- unknown=- nested=- repeats=- verdict=FAIL'
     t = torture_fields(b)
     keys = ('raised', 'serviced', 'lost', 'dup', 'unknown', 'nested', 'repeats')
-    return 'TORTURE ' + ' '.join('%s=%s' % (k, t.get(k, '-')) for k in keys) + \
+    line = 'TORTURE ' + ' '.join('%s=%s' % (k, t.get(k, '-')) for k in keys) + \
         ' verdict=' + torture_verdict(b) + ' ipi_slow=%s' % t.get('ipi_slow', '-')
+    # NMIs that reached the NMI_UNKNOWN handlers during the run (the test
+    # counts them the same way on every kernel), and the genuine phase.
+    line += ' unknown_spurious=%s' % t.get('unexplained', '-')
+    return line + ''.join(' %s=%s' % kv for kv in sorted(genuine_fields(b).items()))
 
 
 def print_torture(b, variant):
@@ -190,7 +219,8 @@ def print_torture(b, variant):
     secs = int(b.results.torture.get('elapsed_ms', 0) or 0) / 1000.0
     lf = lockfree_line(kernel_counts(b), secs)
     if lf:
-        print(lf)
+        ext = b.results.torture.get('ext_cpu', '0')
+        print(lf + ext_cpu_polls(results.nmistats_delta(b.results, row=ext), ext))
 
 
 def print_run(b):

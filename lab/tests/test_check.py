@@ -49,5 +49,46 @@ class TestFirstFailures(unittest.TestCase):
         self.assertEqual(check.first_failures(['ok 1 a', '# [SKIP] b', '# ok 2 c']), [])
 
 
+
+class FakeBoot:
+    """What the verdict rules read of a lab.Boot: results and vm summary."""
+
+    def __init__(self, text, injected=0):
+        self.results = results.parse(text)
+        self.summary = {'nmi_injected': injected}
+
+
+class TestGenuineAndSpurious(unittest.TestCase):
+    def test_every_genuine_nmi_reported(self):
+        b = FakeBoot('LAB genuine_reported=10\n', injected=10)
+        self.assertEqual(check.genuine_row(b)[0], 'PASS')
+
+    def test_a_genuine_nmi_swallowed(self):
+        b = FakeBoot('LAB genuine_reported=9\n', injected=10)
+        self.assertEqual(check.genuine_row(b), ('FAIL', 'genuine_reported=9 genuine_sent=10'))
+
+    def test_no_genuine_phase_or_nothing_sent(self):
+        self.assertEqual(check.genuine_row(FakeBoot('', injected=10))[0], 'FAIL')
+        self.assertEqual(check.genuine_row(FakeBoot('LAB genuine_reported=0\n'))[0], 'FAIL')
+
+    def test_spurious_a_tenth_of_the_base(self):
+        s = FakeBoot('TORTURE_KV unexplained=39\n')
+        b = FakeBoot('TORTURE_KV unexplained=395\n')
+        self.assertEqual(check.spurious_row(s, b)[0], 'PASS')
+        s = FakeBoot('TORTURE_KV unexplained=78\n')
+        self.assertEqual(check.spurious_row(s, b)[0], 'FAIL')
+
+    def test_spurious_without_counts(self):
+        s = FakeBoot('TORTURE_KV unexplained=0\n')
+        self.assertEqual(check.spurious_row(s, FakeBoot(''))[0], 'FAIL')
+        self.assertEqual(check.spurious_row(FakeBoot(''), s)[0], 'FAIL')
+
+    def test_base_without_spurious_needs_none(self):
+        s = FakeBoot('TORTURE_KV unexplained=0\n')
+        self.assertEqual(check.spurious_row(s, s)[0], 'PASS')
+        self.assertEqual(check.spurious_row(FakeBoot('TORTURE_KV unexplained=1\n'), s)[0],
+                         'FAIL')
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -26,10 +26,6 @@ class ReportTest(unittest.TestCase):
         self.assertIsNone(report.unexplained_unknown({}))
 
 
-if __name__ == '__main__':
-    unittest.main()
-
-
 class LockfreeTest(unittest.TestCase):
     def test_line(self):
         d = {'internal': 1000, 'ext_polls': 5, 'poll_nmis': 100, 'recovered': 3}
@@ -56,3 +52,38 @@ class ExtWorkElsewhereTest(unittest.TestCase):
     def test_a_pass_elsewhere_is_reported(self):
         self.assertEqual(report.ext_work_elsewhere(self.stats(2), '0'),
                          [('1', 'ext_polls', 2)])
+
+
+class ExtCpuPollsTest(unittest.TestCase):
+    def test_share_on_the_external_cpu(self):
+        self.assertEqual(report.ext_cpu_polls({'internal': 14001, 'poll_nmis': 3882}, '0'),
+                         ' ext_cpu=0 poll_per_internal_pct_ext=27.73')
+
+    def test_nothing_without_counts(self):
+        self.assertEqual(report.ext_cpu_polls(None, '0'), '')
+        self.assertEqual(report.ext_cpu_polls({'internal': 0, 'poll_nmis': 3}, '0'), '')
+
+
+class GenuinePhaseTest(unittest.TestCase):
+    """Host NMIs of the genuine phase come after the kernel's counts stop:
+    they explain no unknown NMI of the run itself."""
+
+    class Boot:
+        def __init__(self, lab, injected):
+            self.results = type('R', (), {'lab': lab})()
+            self.summary = {'nmi_injected': injected}
+
+    def test_injected_during_the_storm(self):
+        b = self.Boot({}, 40)
+        self.assertEqual(report.storm_injected(b), 40)
+        self.assertEqual(report.genuine_fields(b), {})
+
+    def test_injected_in_the_genuine_phase(self):
+        b = self.Boot({'genuine_reported': '9'}, 10)
+        self.assertEqual(report.storm_injected(b), 0)
+        self.assertEqual(report.genuine_fields(b),
+                         {'genuine_reported': '9', 'genuine_sent': '10'})
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -59,9 +59,6 @@ class ResultsTest(unittest.TestCase):
         self.assertTrue(r.ended)
 
 
-if __name__ == '__main__':
-    unittest.main()
-
 
 KUNIT = """\
 KTAP version 1
@@ -95,3 +92,7 @@ class KunitTest(unittest.TestCase):
     def test_no_suite_result(self):
         r = results.parse('\n'.join(KUNIT.splitlines()[:-1]))
         self.assertIsNone(r.kunit['x86_nmi_dispatch']['ok'])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -73,9 +73,6 @@ class WarnDiffTest(unittest.TestCase):
         self.assertEqual(warndiff.failed_targets(log), ['arch/x86/kernel/nmi.o'])
 
 
-if __name__ == '__main__':
-    unittest.main()
-
 
 class JustifyTest(unittest.TestCase):
     def test_allowed_warning_is_printed_not_counted(self):
@@ -86,3 +83,7 @@ class JustifyTest(unittest.TestCase):
         counted, justified = warndiff.justify(new, allow)
         self.assertEqual(counted, [('arch/x86/kernel/nmi.c', 'warning: unused variable')])
         self.assertEqual(justified[0][1], 'sparse')
+
+
+if __name__ == '__main__':
+    unittest.main()

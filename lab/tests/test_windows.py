@@ -740,9 +740,6 @@ class MiscTest(unittest.TestCase):
         self.assertEqual(len(p), 12)
 
 
-if __name__ == '__main__':
-    unittest.main()
-
 
 class NmiCountOffsetTest(unittest.TestCase):
     # exc_nmi's inc_irq_stat(__nmi_count), twice (user and kernel path)
@@ -759,3 +756,7 @@ class NmiCountOffsetTest(unittest.TestCase):
             W.nmi_count_offset("ffffffff813cc197:\tincl   %gs:0x10(%rip)  # 1b1a0 <nmi_stats>\n")
         with self.assertRaises(W.LabError):
             W.nmi_count_offset(self.KVM_INTEL + self.PLAIN)
+
+
+if __name__ == '__main__':
+    unittest.main()
