@@ -151,7 +151,6 @@ def torture_boot(variant, name, params, genuine_secs=0, append=(), nmi_rate=0.0,
     """One torture plan boot; with genuine_secs, the genuine phase after it
     (the host's NMIs then come only while the guest asks for them)."""
     secs = int(re.search(r'duration=(\d+)', params).group(1))
-    kw = {}
     if genuine_secs:
         if nmi_rate:
             raise ValueError('a genuine phase takes the host NMIs for itself')
