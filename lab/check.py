@@ -103,10 +103,16 @@ def part_checkpatch(t):
     count = 0
     for p in patch_list():
         path = os.path.join(lab.TOP, 'patches', p)
+        # checkpatch runs scripts/spdxcheck.py with 'env python3', which
+        # needs Debian's python3-ply and python3-git: put /usr/bin first so
+        # that another python3 on PATH cannot make it skip the SPDX check,
+        # and count anything it says on stderr (a traceback) as an issue.
+        env = dict(os.environ, PATH='/usr/bin:' + os.environ.get('PATH', ''))
         r = subprocess.run(['perl', 'scripts/checkpatch.pl', '--strict', '--terse',
                             '--showfile', '--no-summary', path],
-                           cwd=tree, capture_output=True, text=True)
+                           cwd=tree, capture_output=True, text=True, env=env)
         issues = [ln for ln in r.stdout.splitlines() if ln.strip()]
+        issues += ['stderr: ' + ln for ln in r.stderr.splitlines() if ln.strip()]
         left = [ln for ln in issues if not any(re.search(a, ln) for a in allowed)]
         count += len(left)
         if left:

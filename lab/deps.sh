@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
 	"$BASE_PKG=$BASE_VERSION"
 	build-essential gcc-multilib flex bison bc cpio kmod rsync xz-utils
-	libelf-dev libssl-dev ccache sparse codespell python3-ply
+	libelf-dev libssl-dev ccache sparse codespell python3-ply python3-git
 	python3-sphinx python3-sphinx-rtd-theme git-email
 	qemu-system-x86 busybox-static spin python3 gdb binutils
 )
