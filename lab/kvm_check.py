@@ -207,10 +207,10 @@ def build(t, variant='series'):
 
 
 def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
-         phases='storm,torture'):
+         phases='storm,torture', retry=RETRY, run_name=None):
     """One boot of plan "kvm" on the variant's KVM kernel."""
     name = NAMES[variant]
-    outdir = os.path.join(lab.BUILD, 'runs', 'check-' + name)
+    outdir = os.path.join(lab.BUILD, 'runs', run_name or ('check-' + name))
     c = lab.conf()
     argv = ['--kernel', lab.bzimage(variant),
             '--initrd', lab.initrd(NAMES[variant]), '--plan', 'kvm', '--out', outdir,
@@ -218,7 +218,7 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
             '--mem', c.get('VM_MEM', '1024'), '--nmi-rate', str(nmi_rate), '--nmi-gate',
             '--append=lpj=%d' % vm.host_lpj(), '--append=lab.kvm_tests=' + ','.join(tests),
             '--append=lab.kvm_timeout=%d' % test_timeout,
-            '--append=lab.kvm_retry=' + ','.join(RETRY), '--append=lab.kvm_phases=' + phases]
+            '--append=lab.kvm_retry=' + ','.join(retry), '--append=lab.kvm_phases=' + phases]
     summary = vm.run(vm.parse_args(argv))
     return lab.Boot('check-' + name, summary, outdir, scan.HOST_NMI_ALLOW, STORM)
 
@@ -398,6 +398,33 @@ def run(t, args=None, variant=None):
     return line
 
 
+def repeat(variant, test, times, nmi_rate, phase='storm'):
+    """make kvm-repeat: one boot that runs TEST TIMES times in one phase,
+    without the second run RETRY gives, to measure how often it fails on a
+    variant (a benchmark of a flaky test, not a verdict).  Prints one
+    KVMREPEAT line: runs, passes, failures, the seconds and NMIs of each
+    run, and the unknown-NMI lines the console printed in the storm."""
+    import check
+    if not build(check.Tally(), variant):
+        return 'KVMREPEAT variant=%s test=%s verdict=no-build' % (variant, test)
+    b = boot(variant, [test] * times, nmi_rate, phases=phase, retry=[],
+             run_name='kvm-repeat-' + NAMES[variant])
+    runs = [r for r in parse_kvmsft(channel_text(b)) if r['test'] == test]
+    console = console_text(b).splitlines()
+    storm = window(console, STORM)
+    unknown = sum(1 for ln in storm if 'NMI received for unknown reason' in ln)
+    fails = [r for r in runs if r['status'] not in ('pass', 'skip')]
+    for i, r in enumerate(runs):
+        print('      run %d: %s, %s s, %s NMIs (%s in guest mode)' % (
+            i + 1, r['status'], r['secs'], r['nmis'], r['nmi_exits']))
+    line = ('KVMREPEAT variant=%s test=%s phase=%s runs=%d passed=%d failed=%d '
+            'storm_console_lines=%d storm_unknown_lines=%d injected=%s' % (
+                variant, test, phase, len(runs), len(runs) - len(fails), len(fails),
+                len(storm), unknown, b.summary.get('nmi_injected', '-')))
+    print(line, flush=True)
+    return line
+
+
 def main(argv=None):
     """make kvm [VARIANT=instrument]: build, boot, judge; the KVMSFT line last."""
     import argparse
@@ -410,7 +437,17 @@ def main(argv=None):
                    help='bound of each test in the guest, seconds (default %(default)s)')
     p.add_argument('--all', action='store_true',
                    help='also run the tests left out of the subset (reported, not judged)')
+    p.add_argument('--repeat', metavar='TEST',
+                   help='run only TEST, --times times, in one phase (--phase), and '
+                        'count its failures (no verdict)')
+    p.add_argument('--times', type=int, default=20)
+    p.add_argument('--phase', default='storm', choices=('storm', 'torture'))
     args = p.parse_args(argv)
+    if args.repeat:
+        if args.times < 1:
+            p.error('--times must be at least 1')
+        repeat(args.variant, args.repeat, args.times, args.nmi_rate, args.phase)
+        return 0
     import check
     t = check.Tally()
     line = run(t, args)

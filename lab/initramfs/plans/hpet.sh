@@ -29,7 +29,7 @@ ns() {
 kmsg() { echo "$*" > /dev/kmsg; }
 
 # One consistent snapshot (no HPET NMI in between): hpet_<tag>_{nmis,fires,
-# cpu,ext,ext_all,unknown,t}.  The NMI comes every few seconds: retry.
+# cpu,ext,ext_all,unknown,t,late,oow}.  The NMI comes every few seconds: retry.
 snap() {
 	i=0
 	while :; do
@@ -40,12 +40,15 @@ snap() {
 		all=$(ns all external)
 		unk=$(ns all unknown)
 		f=$(hk fires)
+		late=$(hk late)
+		oow=$(hk out_of_window)
 		[ "$(hk nmis)" = "$a" ] && break
 		i=$((i + 1))
 		[ $i -lt 10 ] || break
 	done
 	out "LAB hpet_$1_nmis=$a hpet_$1_fires=$f hpet_$1_cpu=$c hpet_$1_ext=$ext" \
-		"hpet_$1_ext_all=$all hpet_$1_unknown=$unk hpet_$1_t=$t"
+		"hpet_$1_ext_all=$all hpet_$1_unknown=$unk hpet_$1_t=$t" \
+		"hpet_$1_late=${late:--} hpet_$1_oow=${oow:--}"
 	stats_snap "$1"
 }
 
