@@ -179,6 +179,15 @@ def cmd_torture(args):
 
 def cmd_check(args):
     import check
+    # --only a --only b, or --only a,b; a name that is no part is refused
+    # (it would otherwise run nothing and report "0 passed, 0 failed").
+    only = [p for o in args.only for p in o.split(',') if p]
+    bad = [p for p in only if p not in check.PARTS]
+    if bad:
+        print('lab.py check: no part %s; the parts: %s' % (', '.join(bad), ', '.join(check.PARTS)),
+              file=sys.stderr)
+        return 2
+    args.only = only
     return check.main(args)
 
 
