@@ -58,17 +58,23 @@ class KvmCheckTest(unittest.TestCase):
 
     def test_retried(self):
         text = """\
-KVMSFT_OUT storm xapic_ipi_test first run: ==== Test Assertion Failure ====
-KVMSFT_OUT storm xapic_ipi_test first run:   x86_64/xapic_ipi_test.c:182: halter
-KVMSFT_OUT storm xapic_ipi_test first run:   pid=624 tid=629 errno=4
+KVMSFT_OUT storm xapic_ipi_test run 1: ==== Test Assertion Failure ====
+KVMSFT_OUT storm xapic_ipi_test run 1:   x86_64/xapic_ipi_test.c:182: halter
+KVMSFT_OUT storm xapic_ipi_test run 1:   pid=624 tid=629 errno=4
+KVMSFT_OUT storm xapic_ipi_test run 2: ==== Test Assertion Failure ====
+KVMSFT_OUT storm xapic_ipi_test run 2:   x86_64/xapic_ipi_test.c:182: halter
+KVMSFT_OUT storm xapic_ipi_test run 2:   pid=700 tid=705 errno=4
 KVMSFT_OUT storm xapic_ipi_test Halter vCPU thread started
-KVMSFT phase=storm test=xapic_ipi_test status=pass exit=0 retried=1 secs=4.2 nmis=9 \
+KVMSFT phase=storm test=xapic_ipi_test status=pass exit=0 retried=2 secs=4.2 nmis=9 \
 nmi_exits=3 nested_nmi_exits=0
 """
         r = kvm_check.parse_kvmsft(text)[0]
-        self.assertEqual((r['status'], r['retried']), ('pass', 1))
-        self.assertEqual(kvm_check.first_run_note(r),
+        self.assertEqual((r['status'], r['retried']), ('pass', 2))
+        self.assertEqual(kvm_check.failed_run_note(r, 1),
                          'x86_64/xapic_ipi_test.c:182: halter; pid=624 tid=629 errno=4')
+        self.assertEqual(kvm_check.failed_run_note(r, 2),
+                         'x86_64/xapic_ipi_test.c:182: halter; pid=700 tid=705 errno=4')
+        self.assertEqual(kvm_check.failed_run_note(r, 3), 'no output')
         self.assertIsNone(kvm_check.parse_kvmsft(CHANNEL)[0]['retried'])
 
     def test_unknown_cpus(self):

@@ -4,7 +4,7 @@
 #
 # lab.kvm_tests=a,b,...   tests to run (default: every binary in /kvmsft)
 # lab.kvm_timeout=N       bound of each test, seconds (default 300)
-# lab.kvm_retry=a,b,...   tests run a second time when the first run fails
+# lab.kvm_retry=a,b,...   tests run again, up to twice, while a run fails
 #                         (their assertions measure wall-clock time)
 # lab.kvm_phases=storm,torture   which phases (default both):
 #   storm    every test while the host injects NMIs (QMP; vm.py --nmi-gate
@@ -15,7 +15,7 @@
 #            ':' between them, default hazards=all), no host NMIs
 # Results:
 #   LAB kvm_dev=yes|no kvm_cpu_*=, kvm_amd_<param>=   how KVM came up
-#   KVMSFT phase=P test=T status=pass|fail|skip|timeout exit=N retried=0|1 secs=N
+#   KVMSFT phase=P test=T status=pass|fail|skip|timeout exit=N retried=0|1|2 secs=N
 #          nmis=N nmi_exits=N nested_nmi_exits=N      one line per test run
 #   LAB kvm_<test>=pass|fail|skip|timeout             storm phase
 #   LAB kvm_<test>_torture=...                        torture phase
@@ -108,15 +108,16 @@ run_tests() {
 			run_one "/kvmsft/$t" > /tmp/kvm.out 2>&1
 			st=$?
 		fi
-		# A test with a wall-clock assertion gets a second run (retried=1).
+		# A test with a wall-clock assertion gets up to two more runs
+		# (retried=1 or 2); each failed run's output is kept.
 		retried=0
 		case ",$retry," in *",$t,"*)
-			if [ $st != 0 ] && [ $st != 4 ] && [ $st != 127 ]; then
-				sed "s/^/KVMSFT_OUT $1 $t first run: /" /tmp/kvm.out | tail -n 20 > $RES
+			while [ $st != 0 ] && [ $st != 4 ] && [ $st != 127 ] && [ $retried -lt 2 ]; do
+				retried=$((retried + 1))
+				sed "s/^/KVMSFT_OUT $1 $t run $retried: /" /tmp/kvm.out | tail -n 20 > $RES
 				run_one "/kvmsft/$t" > /tmp/kvm.out 2>&1
 				st=$?
-				retried=1
-			fi ;;
+			done ;;
 		esac
 		case $st in
 		0) r=pass ;;
