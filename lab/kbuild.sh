@@ -66,6 +66,14 @@ mkv=(make -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" -j
 mk=("${mkv[@]}" -s)
 
 mkdir -p "$out"
+# One build per output directory at a time: another kbuild.sh of the same
+# directory (say the base built for a check while a bisect runs in
+# out-bisect) waits here instead of compiling into it at the same time.
+exec 9> "$out/.kbuild.lock"
+if ! flock -n 9; then
+	echo "kbuild: $label: $out is being built by another kbuild.sh; waiting" >&2
+	flock 9
+fi
 # Options that only the series defines (lab/config/series-only.config): each
 # one that the tree being built defines, right after nmi-test.config, so the
 # base and every patch of the series build with the same fragments.
@@ -108,10 +116,11 @@ start=$(date +%s)
 # Progress for whoever waits: objects compiled so far, once a minute.
 ticker=
 if [ -z "${KBUILD_QUIET:-}" ]; then
+	# Without the lock's descriptor: the ticker must not hold the lock.
 	while sleep 60; do
 		echo "kbuild: $label: $(grep -c '^  CC' "$out/build.log" 2>/dev/null) objects" \
 			"compiled in $(( $(date +%s) - start )) s" >&2
-	done &
+	done 9>&- &
 	ticker=$!
 fi
 set +e
