@@ -601,11 +601,14 @@ def prod_kbuild_argv(variant):
 def ensure_kernel(variant):
     """Build the variant's kernel as lab.ensure_variant() does, without its
     initramfs (the snapshot gets its own): the base when it is missing, the
-    series is make kernel's.  A prod variant: the base when it is missing,
-    the series always, as make kernel does for the test one (incremental,
-    so that it follows the working tree)."""
+    series is make kernel's.  A prod variant: the base when it is missing
+    or older than lab/config/prod.config, the series always, as make kernel
+    does for the test one (incremental, so that it follows the working
+    tree)."""
     if variant in PROD_VARIANTS:
-        if variant.startswith('series') or not os.path.exists(lab.bzimage(variant)):
+        image, conf = lab.bzimage(variant), os.path.join(LAB, '..', PROD_CONFIG)
+        if (variant.startswith('series') or not os.path.exists(image) or
+                os.path.getmtime(image) < os.path.getmtime(conf)):
             print('bench: building the %s kernel' % variant, flush=True)
             subprocess.run(prod_kbuild_argv(variant), check=True,
                            env=dict(os.environ, KCONFIG_EXTRA=PROD_CONFIG))
@@ -922,6 +925,9 @@ def summarize_steps(samples, symtab):
         mid = sorted(s, key=lambda r: r['counts']['total'])[len(s) // 2]
         d['entry_symbols'] = breakdown(mid['trace'], symtab, 'entry')[:12]
         d['dispatch_symbols'] = breakdown(mid['trace'], symtab, 'dispatch')[:25]
+        # ... and every instruction of it, to read against objdump -d
+        # (kept in bench.json, unlike the raw traces).
+        d['insns'] = ['%x' % rip for rip, _ in mid['trace']]
         polls = [r['poll'] for r in s if 'poll' in r]
         d['polls'] = len(polls)
         if polls:

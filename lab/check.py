@@ -230,7 +230,7 @@ def exit_note(directive):
 
 
 # KUnit suites the series must have run at boot, with their case counts.
-KUNIT_SUITES = {'x86_nmi_dispatch': 13}
+KUNIT_SUITES = {'x86_nmi_dispatch': 14}
 
 
 def kunit(t, b):
@@ -320,6 +320,24 @@ TORTURE_PARAMS = 'duration=%d:hazards=all:delay_every=50:delay_us=3000'
 GENUINE_SECS = 10
 
 
+BACKTRACE_RE = re.compile(r'NMI backtrace for cpu (\d+)')
+
+
+def backtrace_row(b):
+    """The sysrq-l the torture plan sends in the storm: every CPU's NMI
+    backtrace on the console (the NMI IPI handler runs only in NMIs that
+    follow an NMI IPI; a lost IPI event leaves a CPU out)."""
+    want = b.results.lab.get('cpus')
+    if not want or not b.results.lab.get('backtrace_sent'):
+        return 'FAIL', 'the plan sent no sysrq-l'
+    with open(os.path.join(b.outdir, 'console.log'), errors='replace') as f:
+        seen = set(int(c) for c in BACKTRACE_RE.findall(f.read()))
+    missing = sorted(set(range(int(want))) - seen)
+    return ('FAIL' if missing else 'PASS',
+            'NMI backtraces of %d of %s CPUs%s' % (
+                len(seen), want, ', missing: %s' % missing if missing else ''))
+
+
 def part_torture(t, args, expected):
     params = TORTURE_PARAMS % args.torture_seconds
     b = lab.torture_boot('series', 'check-torture', params, GENUINE_SECS)
@@ -371,6 +389,8 @@ def part_torture(t, args, expected):
         t.add('FAIL' if busy else 'PASS', 'torture:lockfree-elsewhere',
               ' '.join('cpu%s:%s=%d' % w for w in busy) or
               'ext_polls=0 poll_nmis=0 on every CPU but %s' % tt.get('ext_cpu', '0'))
+    v, note = backtrace_row(b)
+    t.add(v, 'torture:backtrace', note)
     other = [k for k in ('reentry', 'reg_errors', 'bp_hits_nmi') if tt.get(k, '0') != '0']
     t.add('FAIL' if other else 'PASS', 'torture:integrity',
           ' '.join('%s=%s' % (k, tt[k]) for k in other))

@@ -92,3 +92,33 @@ class TestGenuineAndSpurious(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class TestBacktrace(unittest.TestCase):
+    """The sysrq-l of the torture plan: every CPU's NMI backtrace."""
+
+    def boot(self, console):
+        import tempfile
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, 'console.log'), 'w') as f:
+            f.write(console)
+        b = FakeBoot('LAB backtrace_sent=1 cpus=4\n')
+        b.outdir = d
+        return b
+
+    def test_every_cpu(self):
+        text = ''.join('[ 9.8] NMI backtrace for cpu %d\n' % c for c in (1, 0, 3, 2))
+        self.assertEqual(check.backtrace_row(self.boot(text)),
+                         ('PASS', 'NMI backtraces of 4 of 4 CPUs'))
+
+    def test_only_the_sender(self):
+        # What a kernel prints whose backtrace handler never runs: the
+        # sending CPU's own backtrace, nothing from the others.
+        v, note = check.backtrace_row(self.boot('[ 9.8] NMI backtrace for cpu 1\n'))
+        self.assertEqual(v, 'FAIL')
+        self.assertIn('missing: [0, 2, 3]', note)
+
+    def test_no_sysrq(self):
+        b = self.boot('')
+        b.results = results.parse('')
+        self.assertEqual(check.backtrace_row(b)[0], 'FAIL')

@@ -76,6 +76,13 @@ torture_run() {
 		user_load_stop
 		return
 	fi
+	# NMI backtraces of every CPU in the storm (sysrq-l): NMI IPIs among
+	# the internal NMIs; the host looks for "NMI backtrace for cpu N" of
+	# each CPU on the console.
+	sleep 2
+	echo 1 > /proc/sys/kernel/sysrq
+	echo l > /proc/sysrq-trigger
+	out "LAB backtrace_sent=1 cpus=$(grep -c ^processor /proc/cpuinfo)"
 	while [ "$(cat $D/control)" = running ]; do sleep 1; done
 	user_load_stop
 	stats_snap after
