@@ -306,14 +306,6 @@ def max_sustained(steps, key='ok'):
     return best
 
 
-BACKTRACE_RE = re.compile(r'NMI backtrace for cpu (\d+)')
-
-
-def count_backtraces(text):
-    """CPUs that printed an NMI backtrace (skipped idle ones included)."""
-    return sorted({int(m.group(1)) for m in BACKTRACE_RE.finditer(text)})
-
-
 def fmt(v, spec='%.2f'):
     if v is None:
         return '-'
@@ -1127,7 +1119,7 @@ def part_scale(variant, inp, args):
         mem=max(1024, 32 * n))))
     b = lab.Boot('scale-' + NAME[variant], summary, outdir)
     text = console_text(outdir)
-    cpus = count_backtraces(text)
+    cpus = scan.backtrace_cpus(text)
     booted = _int(b.results.lab.get('scale_cpus'))
     m = re.search(r'smp: Brought up \d+ nodes?, (\d+) CPUs', text)
     res = {'status': b.status, 'seconds': summary['seconds'], 'cpus': n,

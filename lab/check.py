@@ -320,9 +320,6 @@ TORTURE_PARAMS = 'duration=%d:hazards=all:delay_every=50:delay_us=3000'
 GENUINE_SECS = 10
 
 
-BACKTRACE_RE = re.compile(r'NMI backtrace for cpu (\d+)')
-
-
 def backtrace_row(b):
     """The sysrq-l the torture plan sends in the storm: every CPU's NMI
     backtrace on the console (the NMI IPI handler runs only in NMIs that
@@ -331,7 +328,7 @@ def backtrace_row(b):
     if not want or not b.results.lab.get('backtrace_sent'):
         return 'FAIL', 'the plan sent no sysrq-l'
     with open(os.path.join(b.outdir, 'console.log'), errors='replace') as f:
-        seen = set(int(c) for c in BACKTRACE_RE.findall(f.read()))
+        seen = set(scan.backtrace_cpus(f.read()))
     missing = sorted(set(range(int(want))) - seen)
     return ('FAIL' if missing else 'PASS',
             'NMI backtraces of %d of %s CPUs%s' % (

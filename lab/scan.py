@@ -80,3 +80,11 @@ def failing(found):
 def scan_file(path, allow=(), window=None):
     with open(path, 'rb') as f:
         return scan(f.read().decode('utf-8', 'replace'), allow, window)
+
+
+BACKTRACE_RE = re.compile(r'NMI backtrace for cpu (\d+)')
+
+
+def backtrace_cpus(text):
+    """The CPUs that printed an NMI backtrace (skipped idle ones too)."""
+    return sorted({int(c) for c in BACKTRACE_RE.findall(text)})

@@ -10,6 +10,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bench  # noqa: E402
+import scan  # noqa: E402
 
 
 def png_chunks(data):
@@ -200,11 +201,11 @@ class SweepTest(unittest.TestCase):
 
 
 class ReportTest(unittest.TestCase):
-    def test_count_backtraces(self):
+    def test_backtrace_cpus(self):
         text = ('[ 11.2] NMI backtrace for cpu 4\n[ 11.3] NMI backtrace for cpu 0\n'
                 '[ 11.4] NMI backtrace for cpu 4 skipped: idling at default_idle+0x9/0x10\n'
                 '[ 11.5] NMI backtrace for cpu 12\n')
-        self.assertEqual(bench.count_backtraces(text), [0, 4, 12])
+        self.assertEqual(scan.backtrace_cpus(text), [0, 4, 12])
 
     def data(self):
         def step(entry, disp):
