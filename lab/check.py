@@ -229,14 +229,23 @@ def exit_note(directive):
     return m.group(1) if m else 'fail'
 
 
-# KUnit suites the series must have run at boot, with their case counts.
-KUNIT_SUITES = {'x86_nmi_dispatch': 14}
+# KUnit suites the series must have run at boot, and their source files.
+KUNIT_SUITES = {'x86_nmi_dispatch': 'arch/x86/kernel/nmi_kunit.c'}
 
 
-def kunit(t, b):
-    """The KUnit suites' results, dumped by the ksft plan: every case of
-    every expected suite must have run and passed, and the plan add up."""
-    for suite, want in sorted(KUNIT_SUITES.items()):
+def kunit_cases(path):
+    """The case names of a KUnit suite's source: its KUNIT_CASE*() lines."""
+    with open(path) as f:
+        return re.findall(r'^\s*KUNIT_CASE\w*\((\w+)', f.read(), re.M)
+
+
+def kunit(t, b, tree=None):
+    """The KUnit suites' results, dumped by the ksft plan and read by the
+    kernel's KUnit parser: every case of the suite's source must have run
+    and passed, in a plan that adds up, with nothing the parser flagged."""
+    tree = tree or os.path.join(lab.BUILD, 'linux')
+    for suite, src in sorted(KUNIT_SUITES.items()):
+        want = kunit_cases(os.path.join(tree, src))
         got = b.results.kunit.get(suite)
         if got is None:
             t.add('FAIL', 'kunit:' + suite, 'suite did not run (CONFIG_NMI_KUNIT_TEST?)')
@@ -244,11 +253,17 @@ def kunit(t, b):
         for case, st in got['cases']:
             t.add('PASS' if st == 'pass' else 'FAIL', 'kunit:%s.%s' % (suite, case),
                   '' if st == 'pass' else st)
-        n = len(got['cases'])
-        ok = got['plan'] == n == want and got['ok'] is True
+        names = [c for c, _ in got['cases']]
+        ok = (got['plan'] == len(names) and names == want and got['ok'] is True
+              and not got['errors'])
         t.add('PASS' if ok else 'FAIL', 'kunit:' + suite,
-              '' if ok else 'plan %s, %d cases, %d expected, suite %s' % (
-                  got['plan'], n, want, {True: 'ok', False: 'not ok', None: 'no result'}[got['ok']]))
+              '%d of %d cases' % (len(names), len(want)) if ok else
+              'plan %s, ran %s, source %s, suite %s, %d parse errors' % (
+                  got['plan'], len(names),
+                  len(want) if names == want else 'differs (%s)' % ', '.join(
+                      sorted(set(want) ^ set(names))[:3]),
+                  {True: 'ok', False: 'not ok', None: 'no result'}[got['ok']],
+                  got['errors']))
 
 
 def part_ksft(t, args, expected):

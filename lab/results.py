@@ -4,15 +4,19 @@
 The channel carries KTAP (selftests), "LAB key=value ..." lines from the
 init and plans, "TORTURE_KV key=value" lines copied from the torture
 test's debugfs results, and "KUNIT <line>" lines: the KTAP of the KUnit
-suites that ran at boot, from debugfs.
+suites that ran at boot, from debugfs, read with the kernel's own KUnit
+parser (tools/testing/kunit/kunit_parser.py of the tree).
 """
 
+import io
+import os
 import re
+import sys
 
 KTAP_RESULT = re.compile(r'^(ok|not ok) (\d+) (\S+)(?: # (.*))?$')
-KUNIT_CASE = re.compile(r'^\s+(ok|not ok) (\d+) (\S+)(?: # (.*))?$')
-KUNIT_SUITE = re.compile(r'^\s*# Subtest: (\S+)')
-KUNIT_PLAN = re.compile(r'^\s+1\.\.(\d+)')
+# The kernel tree's KUnit tool: its parser reads the KUnit results.
+KUNIT_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'build', 'linux', 'tools', 'testing', 'kunit')
 
 
 class Results:
@@ -24,11 +28,20 @@ class Results:
         self.torture_line = None
         self.diag = {}          # test name -> its diagnostic lines
         self.nmistats = {}      # tag -> {'cpu'-column value: {column: int}}
-        self.kunit = {}         # suite -> {'plan': n, 'cases': [(name, st)], 'ok': bool}
+        self.kunit_lines = []   # the KUNIT lines, prefix removed
+        self._kunit = None
         self.ended = False
 
     def test_map(self):
         return {name: (st, d) for name, st, d in self.tests}
+
+    @property
+    def kunit(self):
+        """suite -> {'plan': n, 'cases': [(name, st)], 'ok': bool or None,
+        'errors': n}, from kunit_suites()."""
+        if self._kunit is None:
+            self._kunit = kunit_suites(self.kunit_lines)
+        return self._kunit
 
 
 def parse_kv(text):
@@ -63,39 +76,52 @@ def nmistats_delta(r, before='before', after='after', row='all'):
     return {k: b[k] - a.get(k, 0) for k in b if k != 'longest_ns'}
 
 
-def parse_kunit(r, line, state):
-    """One line of a KUnit suite's debugfs results (KTAP, cases indented)."""
-    m = KUNIT_SUITE.match(line)
-    if m:
-        state['suite'] = m.group(1)
-        r.kunit.setdefault(m.group(1), {'plan': None, 'cases': [], 'ok': None})
-        return
-    suite = r.kunit.get(state.get('suite'))
-    if suite is None:
-        return
-    m = KUNIT_PLAN.match(line)
-    if m:
-        suite['plan'] = int(m.group(1))
-        return
-    m = KUNIT_CASE.match(line)
-    if m:
-        ok, _, name, directive = m.groups()
-        skip = (directive or '').upper().startswith('SKIP')
-        suite['cases'].append((name, 'skip' if skip else 'pass' if ok == 'ok' else 'fail'))
-        return
-    m = KTAP_RESULT.match(line)
-    if m and m.group(3) == state['suite']:
-        suite['ok'] = m.group(1) == 'ok'
+def kunit_parser(tool=KUNIT_TOOL):
+    """The tree's kunit_parser module (ImportError if there is no tree)."""
+    if tool not in sys.path:
+        sys.path.insert(0, tool)
+    import kunit_parser     # noqa: E402 (tools/testing/kunit of the tree)
+    return kunit_parser
+
+
+KUNIT_STATUS = {'SUCCESS': 'pass', 'FAILURE': 'fail', 'SKIPPED': 'skip'}
+
+
+def kunit_suites(lines, tool=KUNIT_TOOL):
+    """The KUnit results (KTAP lines) -> {suite: {'plan', 'cases', 'ok',
+    'errors'}}, read by the kernel's kunit_parser.  A case that did not end
+    in ok/not ok/SKIP (crashed, unparsable) is 'crash'; 'ok' is None when
+    the suite has no result line; 'errors' counts what the parser flagged."""
+    if not lines:
+        return {}
+    kp = kunit_parser(tool)
+    # The parser reports as kunit.py does, on the printer it imported.
+    saved, kp.stdout._output = kp.stdout._output, io.StringIO()
+    try:
+        run = kp.parse_run_tests(lines)
+    finally:
+        kp.stdout._output = saved
+    out = {}
+    for suite in run.subtests:
+        has_result = any(re.match(r'^(not )?ok \d+ %s\b' % re.escape(suite.name), ln)
+                         for ln in lines)
+        out[suite.name] = {
+            'plan': suite.expected_count,
+            'cases': [(c.name, KUNIT_STATUS.get(c.status.name, 'crash'))
+                      for c in suite.subtests],
+            'ok': (suite.status.name in ('SUCCESS', 'SKIPPED')) if has_result else None,
+            'errors': suite.counts.errors,
+        }
+    return out
 
 
 def parse(text):
     r = Results()
     pending = []
-    kunit = {}
     for raw in text.splitlines():
         line = raw.rstrip('\r')
         if line.startswith('KUNIT '):
-            parse_kunit(r, line[len('KUNIT '):], kunit)
+            r.kunit_lines.append(line[len('KUNIT '):])
             continue
         if line.startswith('LAB '):
             if line.startswith('LAB end '):

@@ -10,6 +10,8 @@ SERIES patches=<n> checkpatch=<n> prose=<n> bisect_fail=<n> build_fail=<n> new_w
                 work tracking, the reference material's names)
   prose:length  no commit message body over MAX_BODY lines, unless
                 lab/series-prose keeps it with a reason
+  prose:cover   the cover letter's text above the shortlog (mail headers
+                and Cc lines left out) at most MAX_COVER lines
   bisect:*      every commit of the series builds (lab/bisect.sh)
   w1:<config>   the objects the series touches, the NMI entry, KVM's NMI
                 paths and every NMI handler's file, built with W=1 and sparse
@@ -380,6 +382,39 @@ def part_prose(t, patches=None):
     return len(found) + len(long_bad)
 
 
+MAX_COVER = 80
+
+
+def cover_body(text):
+    """A cover letter -> its text lines between the mail headers and the
+    shortlog (the first "Name (n):" line), trailing blank lines left out."""
+    lines = text.split('\n')
+    i = 0
+    while i < len(lines) and lines[i]:
+        i += 1
+    body = []
+    for ln in lines[i + 1:]:
+        if re.match(r'^\S.* \(\d+\):$', ln):
+            break
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    return body
+
+
+def part_cover(t, path=None):
+    """One row: the cover letter a reviewer reads first is short.  Returns
+    the number of findings (0 or 1)."""
+    path = path or os.path.join(lab.TOP, 'patches', '0000-cover-letter.patch')
+    if not os.path.exists(path):
+        t.add('FAIL', 'prose:cover', 'no %s' % os.path.basename(path))
+        return 1
+    n = len(cover_body(read(path)))
+    t.add('PASS' if n <= MAX_COVER else 'FAIL', 'prose:cover',
+          '%d lines above the shortlog (at most %d)' % (n, MAX_COVER))
+    return int(n > MAX_COVER)
+
+
 def run(t, full=False):
     """The whole series check into the tally; returns the SERIES line."""
     patches = check.patch_list()
@@ -388,7 +423,7 @@ def run(t, full=False):
         t.add('FAIL', 'series:export', "build/linux's series branch has %d commits, patches/ "
               "%d: 'make export' first" % (commits, len(patches)))
     issues = check.part_checkpatch(t)
-    prose = part_prose(t)
+    prose = part_prose(t) + part_cover(t)
     bisect_fail = bisect(t)
     srcs = {rev: worktree(ref, 'w1-' + rev) for rev, ref in REVS.items()}
     files = candidates(srcs['series'])

@@ -90,6 +90,67 @@ class TestGenuineAndSpurious(unittest.TestCase):
                          'FAIL')
 
 
+KUNIT_SRC = """static struct kunit_case nmi_dispatch_test_cases[] = {
+	KUNIT_CASE(nmi_test_a),
+	KUNIT_CASE(nmi_test_b),
+	{}
+};
+"""
+
+
+class TestKunit(unittest.TestCase):
+    """check.kunit(): the kernel's KUnit parser reads the results, and the
+    cases must be the source's, all run and passed."""
+
+    def setUp(self):
+        import tempfile
+        self.tree = tempfile.mkdtemp()
+        os.makedirs(os.path.join(self.tree, 'arch/x86/kernel'))
+        with open(os.path.join(self.tree, 'arch/x86/kernel/nmi_kunit.c'), 'w') as f:
+            f.write(KUNIT_SRC)
+
+    def tearDown(self):
+        import shutil
+        shutil.rmtree(self.tree)
+
+    def rows(self, cases, suite_ok=True, plan=None):
+        lines = ['KTAP version 1', '1..1', '    KTAP version 1',
+                 '    # Subtest: x86_nmi_dispatch', '    1..%d' % (plan or len(cases))]
+        lines += ['    %s %d %s' % (st, i + 1, c) for i, (c, st) in enumerate(cases)]
+        if suite_ok is not None:
+            lines.append('%s 1 x86_nmi_dispatch' % ('ok' if suite_ok else 'not ok'))
+        b = FakeBoot(''.join('KUNIT %s\n' % ln for ln in lines))
+        t = check.Tally()
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            check.kunit(t, b, tree=self.tree)
+        return {name: v for v, name, _ in t.rows}
+
+    @unittest.skipUnless(os.path.isdir(results.KUNIT_TOOL), 'no kernel tree (make tree)')
+    def test_all_cases_of_the_source_pass(self):
+        r = self.rows([('nmi_test_a', 'ok'), ('nmi_test_b', 'ok')])
+        self.assertEqual(r['kunit:x86_nmi_dispatch'], 'PASS')
+        self.assertEqual(r['kunit:x86_nmi_dispatch.nmi_test_b'], 'PASS')
+
+    @unittest.skipUnless(os.path.isdir(results.KUNIT_TOOL), 'no kernel tree (make tree)')
+    def test_a_failed_case(self):
+        r = self.rows([('nmi_test_a', 'ok'), ('nmi_test_b', 'not ok')], suite_ok=False)
+        self.assertEqual(r['kunit:x86_nmi_dispatch.nmi_test_b'], 'FAIL')
+        self.assertEqual(r['kunit:x86_nmi_dispatch'], 'FAIL')
+
+    @unittest.skipUnless(os.path.isdir(results.KUNIT_TOOL), 'no kernel tree (make tree)')
+    def test_a_case_missing_or_renamed(self):
+        r = self.rows([('nmi_test_a', 'ok')], plan=2, suite_ok=None)
+        self.assertEqual(r['kunit:x86_nmi_dispatch'], 'FAIL')
+        r = self.rows([('nmi_test_a', 'ok'), ('nmi_test_c', 'ok')])
+        self.assertEqual(r['kunit:x86_nmi_dispatch'], 'FAIL')
+
+    def test_the_source_cases(self):
+        self.assertEqual(check.kunit_cases(os.path.join(self.tree, 'arch/x86/kernel/nmi_kunit.c')),
+                         ['nmi_test_a', 'nmi_test_b'])
+
+
 if __name__ == '__main__':
     unittest.main()
 

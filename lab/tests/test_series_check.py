@@ -75,5 +75,37 @@ class ProseTest(unittest.TestCase):
         self.assertEqual(n, 0)
 
 
+COVER = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: A Person <a@example.org>
+Subject: [PATCH 00/02] x86/nmi: Things
+Cc: B Person <b@example.org>
+
+%s
+A Person (2):
+  x86/nmi: Do a thing
+  x86/nmi: Do another thing
+"""
+
+
+class CoverTest(unittest.TestCase):
+    def rows(self, body):
+        f = tempfile.NamedTemporaryFile('w', suffix='.patch', delete=False)
+        f.write(COVER % body)
+        f.close()
+        t = check.Tally()
+        with contextlib.redirect_stdout(io.StringIO()):
+            n = S.part_cover(t, f.name)
+        os.unlink(f.name)
+        return n, t
+
+    def test_body_between_headers_and_shortlog(self):
+        self.assertEqual(S.cover_body(COVER % 'Why.\n\nHow.\n'), ['Why.', '', 'How.'])
+
+    def test_long_cover_fails(self):
+        self.assertEqual(self.rows('line\n' * S.MAX_COVER)[0], 0)
+        n, t = self.rows('line\n' * (S.MAX_COVER + 1))
+        self.assertEqual((n, t.failed()), (1, 1))
+
+
 if __name__ == '__main__':
     unittest.main()
