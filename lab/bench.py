@@ -82,7 +82,7 @@ TOP = os.path.dirname(LAB)
 BUILD = os.path.join(TOP, 'build')
 sys.path.insert(0, LAB)
 
-import lab      # noqa: E402
+import boots      # noqa: E402
 import report   # noqa: E402
 import results  # noqa: E402
 import scan     # noqa: E402
@@ -591,20 +591,20 @@ def prod_kbuild_argv(variant):
 
 
 def ensure_kernel(variant):
-    """Build the variant's kernel as lab.ensure_variant() does, without its
+    """Build the variant's kernel as boots.ensure_variant() does, without its
     initramfs (the snapshot gets its own): the base when it is missing, the
     series is make kernel's.  A prod variant: the base when it is missing
     or older than lab/config/prod.config, the series always, as make kernel
     does for the test one (incremental, so that it follows the working
     tree)."""
     if variant in PROD_VARIANTS:
-        image, conf = lab.bzimage(variant), os.path.join(LAB, '..', PROD_CONFIG)
+        image, conf = boots.bzimage(variant), os.path.join(LAB, '..', PROD_CONFIG)
         if (variant.startswith('series') or not os.path.exists(image) or
                 os.path.getmtime(image) < os.path.getmtime(conf)):
             print('bench: building the %s kernel' % variant, flush=True)
             subprocess.run(prod_kbuild_argv(variant), check=True,
                            env=dict(os.environ, KCONFIG_EXTRA=PROD_CONFIG))
-    elif variant != 'series' and not os.path.exists(lab.bzimage(variant)):
+    elif variant != 'series' and not os.path.exists(boots.bzimage(variant)):
         print('bench: building the %s kernel' % variant, flush=True)
         subprocess.run([os.path.join(LAB, 'kbuild.sh'), variant], check=True)
 
@@ -640,7 +640,7 @@ def prepare_inputs(args, variants=VARIANTS, info=None):
             d = os.path.join(args.out, 'inputs', v)
             os.makedirs(d, exist_ok=True)
             kout = origin = os.path.join(BUILD, 'out-' + v)
-            kernel, ko = lab.bzimage(v), find_module(kout)
+            kernel, ko = boots.bzimage(v), find_module(kout)
             if not ko:
                 raise BenchError('%s: no nmi_torture.ko in %s' % (v, kout))
             if not os.path.exists(kernel):
@@ -1001,7 +1001,7 @@ def read_histogram(inp, outdir, sock, nt_ext):
 
 
 def vm_argv(inp, outdir, plan_args, cpus, timeout, mem=None, qemu_args=()):
-    c = lab.conf()
+    c = boots.conf()
     argv = ['--kernel', inp['kernel'], '--initrd', inp['initrd'], '--plan', 'bench',
             '--out', outdir, '--timeout', str(timeout), '--cpus', str(cpus),
             '--mem', str(mem or c.get('VM_MEM', '1024')), '--quiet']
@@ -1023,7 +1023,7 @@ def part_torture(variant, inp, args):
     if args.torture_params:
         params += ':' + args.torture_params
     argv = vm_argv(inp, outdir, ['lab.bench=torture', 'lab.torture=' + params],
-                   lab.conf().get('VM_CPUS', 4), args.torture_seconds + 400,
+                   boots.conf().get('VM_CPUS', 4), args.torture_seconds + 400,
                    qemu_args=['-gdb', 'unix:%s,server=on,wait=off' % sock])
     box = {}
     th = threading.Thread(target=lambda: box.update(summary=vm.run(vm.parse_args(argv))),
@@ -1044,7 +1044,7 @@ def part_torture(variant, inp, args):
             break
         time.sleep(0.2)
     th.join()
-    b = lab.Boot('torture-' + NAME[variant], box['summary'], outdir)
+    b = boots.Boot('torture-' + NAME[variant], box['summary'], outdir)
     t = report.torture_fields(b)
     res = {'seconds': round(time.monotonic() - t0, 1), 'status': b.status,
            'params': params, 'fields': t, 'torture_line': report.torture_line(b),
@@ -1082,8 +1082,8 @@ def part_sweep(variant, inp, args):
     summary = vm.run(vm.parse_args(vm_argv(
         inp, outdir, ['lab.bench=sweep', 'lab.sweep=' + ','.join(map(str, rates)),
                       'lab.torture=' + params],
-        lab.conf().get('VM_CPUS', 4), 300 + per_step * len(rates))))
-    b = lab.Boot('sweep-' + NAME[variant], summary, outdir)
+        boots.conf().get('VM_CPUS', 4), 300 + per_step * len(rates))))
+    b = boots.Boot('sweep-' + NAME[variant], summary, outdir)
     with open(os.path.join(outdir, 'results.txt'), 'rb') as f:
         chunks = parse_sweep(f.read().decode('utf-8', 'replace'))
     steps = []
@@ -1117,7 +1117,7 @@ def part_scale(variant, inp, args):
     summary = vm.run(vm.parse_args(vm_argv(
         inp, outdir, ['lab.bench=scale', 'lpj=%d' % vm.host_lpj()], n, args.scale_timeout,
         mem=max(1024, 32 * n))))
-    b = lab.Boot('scale-' + NAME[variant], summary, outdir)
+    b = boots.Boot('scale-' + NAME[variant], summary, outdir)
     text = console_text(outdir)
     cpus = scan.backtrace_cpus(text)
     booted = _int(b.results.lab.get('scale_cpus'))

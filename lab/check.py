@@ -41,12 +41,16 @@ import sys
 import time
 import unittest
 
+import boots
 import expect
-import lab
+import hpet_check
+import kvm_check
 import report
 import results
 import scan
+import series_check
 import timing
+from tally import Tally  # noqa: F401 (check.Tally: the rows of every part)
 
 PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
          'hpet', 'kvm')
@@ -55,23 +59,8 @@ PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'tortu
 KSFT_ALLOW = scan.HOST_NMI_ALLOW
 
 
-class Tally:
-    def __init__(self):
-        self.rows = []
-
-    def add(self, verdict, name, note=''):
-        self.rows.append((verdict, name, note))
-        print('%-5s %s%s' % (verdict, name, ('  (%s)' % note) if note else ''), flush=True)
-
-    def passed(self):
-        return sum(1 for v, _, _ in self.rows if v in ('PASS', 'XFAIL'))
-
-    def failed(self):
-        return sum(1 for v, _, _ in self.rows if v not in ('PASS', 'XFAIL'))
-
-
 def part_lab(t):
-    suite = unittest.defaultTestLoader.discover(os.path.join(lab.LAB, 'tests'))
+    suite = unittest.defaultTestLoader.discover(os.path.join(boots.LAB, 'tests'))
     cases = list(iter_cases(suite))     # a suite forgets its tests once run
     res = unittest.TextTestRunner(stream=open(os.devnull, 'w'), verbosity=0).run(suite)
     bad = {str(c): m for c, m in res.failures + res.errors}
@@ -91,75 +80,13 @@ def iter_cases(suite):
             yield s
 
 
-def patch_list():
-    with open(os.path.join(lab.TOP, 'patches', 'series')) as f:
-        return [p.strip() for p in f if p.strip() and not p.startswith('#')]
-
-
-def part_checkpatch(t):
-    """One row per patch; returns the number of issues not justified."""
-    tree = os.path.join(lab.BUILD, 'linux')
-    allowed = load_checkpatch_allow()
-    count = 0
-    for p in patch_list():
-        path = os.path.join(lab.TOP, 'patches', p)
-        # checkpatch runs scripts/spdxcheck.py with 'env python3', which
-        # needs Debian's python3-ply and python3-git: put /usr/bin first so
-        # that another python3 on PATH cannot make it skip the SPDX check,
-        # and count anything it says on stderr (a traceback) as an issue.
-        env = dict(os.environ, PATH='/usr/bin:' + os.environ.get('PATH', ''))
-        r = subprocess.run(['perl', 'scripts/checkpatch.pl', '--strict', '--terse',
-                            '--showfile', '--no-summary', path],
-                           cwd=tree, capture_output=True, text=True, env=env)
-        issues = [ln for ln in r.stdout.splitlines() if ln.strip()]
-        issues += ['stderr: ' + ln for ln in r.stderr.splitlines() if ln.strip()]
-        left = [ln for ln in issues if not any(re.search(a, ln) for a in allowed)]
-        count += len(left)
-        if left:
-            t.add('FAIL', 'checkpatch:' + p, '%d issues: %s' % (len(left), left[0]))
-        else:
-            t.add('PASS', 'checkpatch:' + p)
-        for ln in issues:
-            if ln not in left:
-                reason = next(r for a, r in allowed.items() if re.search(a, ln))
-                print('      justified: %s  [%s]' % (ln, reason))
-    return count
-
-
-def load_checkpatch_allow():
-    """lab/checkpatch-allow: regex<TAB>reason; a justified checkpatch line.
-    Returns {regex: reason}."""
-    out = {}
-    try:
-        with open(os.path.join(lab.LAB, 'checkpatch-allow')) as f:
-            for line in f:
-                if line.strip() and not line.startswith('#'):
-                    rx, _, reason = line.rstrip('\n').partition('\t')
-                    out[rx.strip()] = reason.strip()
-    except FileNotFoundError:
-        pass
-    return out
-
-
 def part_build(t):
-    r = subprocess.run([os.path.join(lab.LAB, 'widecheck.sh')], capture_output=True, text=True)
+    r = subprocess.run([os.path.join(boots.LAB, 'widecheck.sh')], capture_output=True, text=True)
     last = ((r.stdout + r.stderr).strip().splitlines() or [''])[-1]
     t.add('PASS' if r.returncode == 0 else 'FAIL', 'build:wide', '' if r.returncode == 0 else last)
-    out = kernel_doc(os.path.join(lab.BUILD, 'linux'), KERNEL_DOC_FILES)
+    out = series_check.kernel_doc(os.path.join(boots.BUILD, 'linux'),
+                                  series_check.KERNEL_DOC_FILES)
     t.add('PASS' if not out else 'FAIL', 'build:kernel-doc', out[0] if out else '')
-
-
-# The files with the series' new APIs.
-KERNEL_DOC_FILES = ['arch/x86/kernel/nmi.c', 'arch/x86/include/asm/nmi.h',
-                    'arch/x86/include/asm/nmi_stack.h', 'arch/x86/kernel/nmi_torture.c']
-
-
-def kernel_doc(tree, files):
-    """scripts/kernel-doc -none -Wall: its complaints, one a line."""
-    r = subprocess.run(['perl', 'scripts/kernel-doc', '-none', '-Wall'] + files,
-                       cwd=tree, capture_output=True, text=True)
-    out = (r.stdout + r.stderr).strip().splitlines()
-    return out or ([] if r.returncode == 0 else ['kernel-doc exit %d' % r.returncode])
 
 
 # The i386 init's console markers around the host's NMI storm: each host NMI
@@ -172,7 +99,7 @@ def part_i386(t, args, variant='series'):
     """ARCH=i386 build of variant (the series' working tree, or the base),
     booted under qemu-system-i386 with lab/initramfs/init32.c as init."""
     name = I386_NAMES[variant]
-    r = subprocess.run(['nice', os.path.join(lab.LAB, 'kbuild.sh'), variant, name],
+    r = subprocess.run(['nice', os.path.join(boots.LAB, 'kbuild.sh'), variant, name],
                        env=dict(os.environ, ARCH='i386'), capture_output=True, text=True)
     err = [ln for ln in r.stderr.splitlines() if re.search(r'error|did not stick', ln, re.I)
            and not ln.startswith('make')] + r.stderr.splitlines()[-1:]
@@ -183,7 +110,7 @@ def part_i386(t, args, variant='series'):
     secs = args.i386_torture_seconds
     # QEMU's TCG "max" CPU says AuthenticAMD, family 6: a 32-bit kernel takes
     # it for an Athlon and WARNs that it is not SMP-capable.
-    b = lab.boot(name, 'i386', 'check-' + name, nmi_rate=args.nmi_rate or 200,
+    b = boots.boot(name, 'i386', 'check-' + name, nmi_rate=args.nmi_rate or 200,
                  nmi_gate=True, qemu='qemu-system-i386', timeout=secs + 600,
                  cpu='max,-smap,vendor=GenuineIntel',
                  append=['lab.torture=duration=%d:hazards=all' % secs],
@@ -213,7 +140,7 @@ def part_i386(t, args, variant='series'):
 
 
 def part_model(t):
-    script = os.path.join(lab.TOP, 'model', 'run.sh')
+    script = os.path.join(boots.TOP, 'model', 'run.sh')
     if not os.path.exists(script):
         t.add('FAIL', 'model', 'model/run.sh missing')
         return
@@ -243,7 +170,7 @@ def kunit(t, b, tree=None):
     """The KUnit suites' results, dumped by the ksft plan and read by the
     kernel's KUnit parser: every case of the suite's source must have run
     and passed, in a plan that adds up, with nothing the parser flagged."""
-    tree = tree or os.path.join(lab.BUILD, 'linux')
+    tree = tree or os.path.join(boots.BUILD, 'linux')
     for suite, src in sorted(KUNIT_SUITES.items()):
         want = kunit_cases(os.path.join(tree, src))
         got = b.results.kunit.get(suite)
@@ -267,7 +194,7 @@ def kunit(t, b, tree=None):
 
 
 def part_ksft(t, args, expected):
-    b = lab.boot('series', 'ksft', 'check-ksft', nmi_rate=args.nmi_rate, timeout=2400,
+    b = boots.boot('series', 'ksft', 'check-ksft', nmi_rate=args.nmi_rate, timeout=2400,
                  allow=KSFT_ALLOW)
     got = b.results.test_map()
     t.add('PASS' if b.completed() else 'FAIL', 'boot:ksft',
@@ -313,7 +240,7 @@ def first_failures(diag, n=3):
 
 def run_on_base(names, args):
     print('lab: proving %d expected failure(s) on the base kernel' % len(names), flush=True)
-    b = lab.boot('instrument', 'ksft', 'check-ksft-base', nmi_rate=args.nmi_rate,
+    b = boots.boot('instrument', 'ksft', 'check-ksft-base', nmi_rate=args.nmi_rate,
                  timeout=900, append=['lab.tests=' + ','.join(names)], allow=KSFT_ALLOW,
                  quiet=True)
     return b.results.test_map()
@@ -331,7 +258,7 @@ def console(t, b, name):
 # and then (a vCPU the host does not run), the kernel's default knobs.
 TORTURE_PARAMS = 'duration=%d:hazards=all:delay_every=50:delay_us=3000'
 # Then the genuine phase: host NMIs for this long, each to be reported as
-# unknown (lab.torture_boot()).
+# unknown (boots.torture_boot()).
 GENUINE_SECS = 10
 
 
@@ -352,7 +279,7 @@ def backtrace_row(b):
 
 def part_torture(t, args, expected):
     params = TORTURE_PARAMS % args.torture_seconds
-    b = lab.torture_boot('series', 'check-torture', params, GENUINE_SECS)
+    b = boots.torture_boot('series', 'check-torture', params, GENUINE_SECS)
     tt = b.results.torture
     if not b.completed() or not tt:
         t.add('FAIL', 'torture', 'plan did not complete: %s %s' % (
@@ -382,7 +309,7 @@ def part_torture(t, args, expected):
     t.add(v, 'torture:genuine', note)
     # The base under the same load: spurious unknown NMIs, and its genuine
     # ones for the record.
-    base = lab.torture_boot('instrument', 'check-torture-base', params, GENUINE_SECS,
+    base = boots.torture_boot('instrument', 'check-torture-base', params, GENUINE_SECS,
                             quiet=True)
     print('      base: ' + report.torture_line(base))
     v, note = spurious_row(b, base)
@@ -458,7 +385,7 @@ def spurious_row(series, base):
 def part_torture_real(t, args):
     secs = max(20, args.torture_seconds // 2)
     params = 'duration=%d:hazards=all:%s' % (secs, REAL_SOURCES)
-    b = lab.torture_boot('series', 'check-torture-real', params)
+    b = boots.torture_boot('series', 'check-torture-real', params)
     tt = b.results.torture
     if not b.completed() or not tt:
         t.add('FAIL', 'torture-real', 'plan did not complete: %s %s' % (
@@ -487,15 +414,15 @@ def part_torture_real(t, args):
 
 
 def torture_base_fails(part, args):
-    b = lab.torture_boot('instrument', 'check-torture-base-xfail',
+    b = boots.torture_boot('instrument', 'check-torture-base-xfail',
                          TORTURE_PARAMS % args.torture_seconds, quiet=True)
     print('      base: ' + report.torture_line(b))
     return b.results.torture.get(part + '_verdict') == 'FAIL'
 
 
 def part_windows(t):
-    out = os.path.join(lab.BUILD, 'runs', 'windows-sample')
-    r = subprocess.run([sys.executable, os.path.join(lab.LAB, 'windows.py'), '--sample', '12',
+    out = os.path.join(boots.BUILD, 'runs', 'windows-sample')
+    r = subprocess.run([sys.executable, os.path.join(boots.LAB, 'windows.py'), '--sample', '12',
                         '--out', out], capture_output=True, text=True)
     line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.startswith('WINDOWS ')),
                 '')
@@ -506,12 +433,11 @@ def part_windows(t):
 
 
 def part_series(t):
-    import series_check
     print('      ' + series_check.run(t))
 
 
 def part_torture_all(t, args, expected):
-    if glob.glob(os.path.join(lab.BUILD, 'out-series', '**', 'nmi_torture.ko'),
+    if glob.glob(os.path.join(boots.BUILD, 'out-series', '**', 'nmi_torture.ko'),
                  recursive=True):
         part_torture(t, args, expected)
         part_torture_real(t, args)
@@ -521,13 +447,11 @@ def part_torture_all(t, args, expected):
 
 def part_hpet(t, args):
     """The HPET NMI hard-lockup detector: lab/hpet_check.py."""
-    import hpet_check
     hpet_check.run(t, args)
 
 
 def part_kvm(t, args):
     """KVM selftests under NMIs: lab/kvm_check.py."""
-    import kvm_check
     kvm_check.run(t, args, 'series')
 
 
@@ -538,7 +462,7 @@ def main(args):
     steps = [
         ('lab', lambda: part_lab(t)),
         # series runs checkpatch itself
-        ('checkpatch', lambda: part_checkpatch(t)),
+        ('checkpatch', lambda: series_check.part_checkpatch(t)),
         ('build', lambda: part_build(t)),
         ('series', lambda: part_series(t)),
         ('i386', lambda: part_i386(t, args)),
@@ -563,11 +487,7 @@ def main(args):
     print('check: %d tests, %d expected failures proven on the base' % (len(t.rows), xfail))
     lines = timing.table()
     print('\n'.join(lines))
-    with open(os.path.join(lab.BUILD, 'check-timing.txt'), 'w') as f:
+    with open(os.path.join(boots.BUILD, 'check-timing.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('%d passed, %d failed' % (t.passed(), t.failed()))
     return 0 if t.failed() == 0 else 1
-
-
-if __name__ == '__main__':
-    sys.exit(lab.main(['check'] + sys.argv[1:]))

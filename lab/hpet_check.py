@@ -60,7 +60,8 @@ import subprocess
 import threading
 import time
 
-import lab
+import boots
+from tally import Tally
 import report
 import scan
 import vm
@@ -83,17 +84,17 @@ LINE = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
 
 
 def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None):
-    """lab.boot() of the hpet kernel, without its initramfs step: run() makes
+    """boots.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
-    argv = ['--kernel', lab.bzimage(KERNEL), '--initrd', lab.initrd(KERNEL),
-            '--plan', 'hpet', '--out', os.path.join(lab.BUILD, 'runs', name),
+    argv = ['--kernel', boots.bzimage(KERNEL), '--initrd', boots.initrd(KERNEL),
+            '--plan', 'hpet', '--out', os.path.join(boots.BUILD, 'runs', name),
             '--timeout', str(timeout), '--quiet',
-            '--cpus', str(cpus or lab.conf().get('VM_CPUS', 4)),
-            '--mem', lab.conf().get('VM_MEM', '1024')]
+            '--cpus', str(cpus or boots.conf().get('VM_CPUS', 4)),
+            '--mem', boots.conf().get('VM_MEM', '1024')]
     argv += ['--append=' + a for a in append]
     argv += ['--qemu-arg=' + a for a in qemu_args]
     summary = vm.run(vm.parse_args(argv))
-    return lab.Boot(name, summary, os.path.join(lab.BUILD, 'runs', name), allow, window)
+    return boots.Boot(name, summary, os.path.join(boots.BUILD, 'runs', name), allow, window)
 
 
 def console_lines(b):
@@ -120,7 +121,7 @@ def num(lab_kv, key, default=None):
 
 
 def build(t):
-    tree = os.environ.get('LAB_HPET_TREE', os.path.join(lab.BUILD, 'linux'))
+    tree = os.environ.get('LAB_HPET_TREE', os.path.join(boots.BUILD, 'linux'))
     try:
         with open(os.path.join(tree, 'lib', 'Kconfig.debug')) as f:
             has = 'config HARDLOCKUP_DETECTOR_HPET' in f.read()
@@ -131,13 +132,13 @@ def build(t):
         return False
     global KERNEL
     KERNEL = 'series' if os.path.realpath(tree) == os.path.realpath(
-        os.path.join(lab.BUILD, 'linux')) else 'hpet'
+        os.path.join(boots.BUILD, 'linux')) else 'hpet'
     start = time.monotonic()
     # The series' kernel is up to date after make kernel: this only checks.
-    r = subprocess.run(['nice', os.path.join(lab.LAB, 'kbuild.sh'),
+    r = subprocess.run(['nice', os.path.join(boots.LAB, 'kbuild.sh'),
                         'series' if KERNEL == 'series' else tree, KERNEL],
                        env=dict(os.environ, ARCH='x86_64'), capture_output=True, text=True)
-    out = os.path.join(lab.BUILD, 'out-' + KERNEL)
+    out = os.path.join(boots.BUILD, 'out-' + KERNEL)
     ko = os.path.exists(os.path.join(out, 'lib', 'test_lockup.ko'))
     try:
         with open(os.path.join(out, '.config')) as f:
@@ -428,7 +429,7 @@ def run(t, args=None):
     # seconds of margin).
     rows = Rows()
     side = threading.Thread(target=fallbacks, args=(rows,))
-    lab.ensure_variant(KERNEL)
+    boots.ensure_variant(KERNEL)
     side.start()
     boot_main(t)
     side.join()
@@ -444,11 +445,10 @@ def main():
     p = argparse.ArgumentParser(description='the HPET NMI watchdog beside the torture test')
     p.add_argument('--soak', type=int, default=600, help='seconds (default 600)')
     args = p.parse_args()
-    import check
-    t = check.Tally()
+    t = Tally()
     if not build(t):
         return 1
-    lab.ensure_variant(KERNEL)
+    boots.ensure_variant(KERNEL)
     print(soak(t, args.soak))
     return 0 if t.failed() == 0 else 1
 

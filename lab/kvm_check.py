@@ -55,7 +55,8 @@ import time
 LAB = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, LAB)
 
-import lab      # noqa: E402
+from tally import Tally  # noqa: E402
+import boots      # noqa: E402
 import report   # noqa: E402
 import results  # noqa: E402
 import scan     # noqa: E402
@@ -191,11 +192,11 @@ def build(t, variant='series'):
     start = time.monotonic()
     env = dict(os.environ, ARCH='x86_64')
     steps = [('kernel', ['nice', os.path.join(LAB, 'kbuild.sh'), variant], env),
-             ('selftests', [os.path.join(LAB, 'kvmsft.sh'), os.path.join(lab.BUILD, 'linux'),
-                            os.path.join(lab.BUILD, 'kvmsft')] + TESTS + sorted(LEFT_OUT), None),
-             ('initramfs', [os.path.join(LAB, 'mkinitramfs.sh'), lab.initrd(NAMES[variant]),
-                            os.path.join(lab.BUILD, 'out-' + variant), '',
-                            os.path.join(lab.BUILD, 'kvmsft')], None)]
+             ('selftests', [os.path.join(LAB, 'kvmsft.sh'), os.path.join(boots.BUILD, 'linux'),
+                            os.path.join(boots.BUILD, 'kvmsft')] + TESTS + sorted(LEFT_OUT), None),
+             ('initramfs', [os.path.join(LAB, 'mkinitramfs.sh'), boots.initrd(NAMES[variant]),
+                            os.path.join(boots.BUILD, 'out-' + variant), '',
+                            os.path.join(boots.BUILD, 'kvmsft')], None)]
     secs = []
     for what, argv, e in steps:
         s = time.monotonic()
@@ -215,17 +216,17 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
          phases='storm,torture', retry=RETRY, run_name=None):
     """One boot of plan "kvm" on the variant's KVM kernel."""
     name = NAMES[variant]
-    outdir = os.path.join(lab.BUILD, 'runs', run_name or ('check-' + name))
-    c = lab.conf()
-    argv = ['--kernel', lab.bzimage(variant),
-            '--initrd', lab.initrd(NAMES[variant]), '--plan', 'kvm', '--out', outdir,
+    outdir = os.path.join(boots.BUILD, 'runs', run_name or ('check-' + name))
+    c = boots.conf()
+    argv = ['--kernel', boots.bzimage(variant),
+            '--initrd', boots.initrd(NAMES[variant]), '--plan', 'kvm', '--out', outdir,
             '--timeout', str(timeout), '--cpus', c.get('VM_CPUS', '4'),
             '--mem', c.get('VM_MEM', '1024'), '--nmi-rate', str(nmi_rate), '--nmi-gate',
             '--append=lpj=%d' % vm.host_lpj(), '--append=lab.kvm_tests=' + ','.join(tests),
             '--append=lab.kvm_timeout=%d' % test_timeout,
             '--append=lab.kvm_retry=' + ','.join(retry), '--append=lab.kvm_phases=' + phases]
     summary = vm.run(vm.parse_args(argv))
-    return lab.Boot('check-' + name, summary, outdir, scan.HOST_NMI_ALLOW, STORM)
+    return boots.Boot('check-' + name, summary, outdir, scan.HOST_NMI_ALLOW, STORM)
 
 
 def console_text(b):
@@ -412,8 +413,7 @@ def repeat(variant, test, times, nmi_rate, phase='storm'):
     variant (a benchmark of a flaky test, not a verdict).  Prints one
     KVMREPEAT line: runs, passes, failures, the seconds and NMIs of each
     run, and the unknown-NMI lines the console printed in the storm."""
-    import check
-    if not build(check.Tally(), variant):
+    if not build(Tally(), variant):
         return 'KVMREPEAT variant=%s test=%s verdict=no-build' % (variant, test)
     b = boot(variant, [test] * times, nmi_rate, phases=phase, retry=[],
              run_name='kvm-repeat-' + NAMES[variant])
@@ -456,8 +456,7 @@ def main(argv=None):
             p.error('--times must be at least 1')
         repeat(args.variant, args.repeat, args.times, args.nmi_rate, args.phase)
         return 0
-    import check
-    t = check.Tally()
+    t = Tally()
     line = run(t, args)
     return 0 if line.endswith('verdict=PASS') and t.failed() == 0 else 1
 

@@ -41,11 +41,11 @@ import subprocess
 import sys
 import time
 
-import check
-import lab
+import boots
 import warndiff
+from tally import Tally
 
-TREE = os.path.join(lab.BUILD, 'linux')
+TREE = os.path.join(boots.BUILD, 'linux')
 REVS = {'base': 'instrument', 'series': 'series'}
 # name: (ARCH, config: fragments on tinyconfig, or a make target)
 CONFIGS = {
@@ -66,9 +66,72 @@ EXTRA = ['arch/x86/entry/*.[cS]', 'arch/x86/kernel/nmi*.c', 'arch/x86/kvm/vmx/vm
 NMI_API = ['register_nmi_handler', 'NMI_LOCAL', 'NMI_UNKNOWN', 'NMI_INTERNAL', 'NMI_EXTERNAL']
 # The top Makefile unexports LC_ALL: plain ASCII messages come with these.
 MK_ENV = {'LANG': 'C', 'LC_CTYPE': 'C', 'LC_MESSAGES': 'C',
-          'CCACHE_BASEDIR': lab.BUILD, 'CCACHE_NOHASHDIR': '1',
+          'CCACHE_BASEDIR': boots.BUILD, 'CCACHE_NOHASHDIR': '1',
           'CCACHE_SLOPPINESS': 'time_macros', 'KBUILD_BUILD_TIMESTAMP': 'Thu Jan  1 2025',
           'KBUILD_BUILD_USER': 'lab', 'KBUILD_BUILD_HOST': 'lab'}
+
+
+# The files with the series' new APIs.
+KERNEL_DOC_FILES = ['arch/x86/kernel/nmi.c', 'arch/x86/include/asm/nmi.h',
+                    'arch/x86/include/asm/nmi_stack.h', 'arch/x86/kernel/nmi_torture.c']
+
+
+def kernel_doc(tree, files):
+    """scripts/kernel-doc -none -Wall: its complaints, one a line."""
+    r = subprocess.run(['perl', 'scripts/kernel-doc', '-none', '-Wall'] + files,
+                       cwd=tree, capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip().splitlines()
+    return out or ([] if r.returncode == 0 else ['kernel-doc exit %d' % r.returncode])
+
+
+def patch_list():
+    with open(os.path.join(boots.TOP, 'patches', 'series')) as f:
+        return [p.strip() for p in f if p.strip() and not p.startswith('#')]
+
+
+def part_checkpatch(t):
+    """One row per patch; returns the number of issues not justified."""
+    tree = os.path.join(boots.BUILD, 'linux')
+    allowed = load_checkpatch_allow()
+    count = 0
+    for p in patch_list():
+        path = os.path.join(boots.TOP, 'patches', p)
+        # checkpatch runs scripts/spdxcheck.py with 'env python3', which
+        # needs Debian's python3-ply and python3-git: put /usr/bin first so
+        # that another python3 on PATH cannot make it skip the SPDX check,
+        # and count anything it says on stderr (a traceback) as an issue.
+        env = dict(os.environ, PATH='/usr/bin:' + os.environ.get('PATH', ''))
+        r = subprocess.run(['perl', 'scripts/checkpatch.pl', '--strict', '--terse',
+                            '--showfile', '--no-summary', path],
+                           cwd=tree, capture_output=True, text=True, env=env)
+        issues = [ln for ln in r.stdout.splitlines() if ln.strip()]
+        issues += ['stderr: ' + ln for ln in r.stderr.splitlines() if ln.strip()]
+        left = [ln for ln in issues if not any(re.search(a, ln) for a in allowed)]
+        count += len(left)
+        if left:
+            t.add('FAIL', 'checkpatch:' + p, '%d issues: %s' % (len(left), left[0]))
+        else:
+            t.add('PASS', 'checkpatch:' + p)
+        for ln in issues:
+            if ln not in left:
+                reason = next(r for a, r in allowed.items() if re.search(a, ln))
+                print('      justified: %s  [%s]' % (ln, reason))
+    return count
+
+
+def load_checkpatch_allow():
+    """lab/checkpatch-allow: regex<TAB>reason; a justified checkpatch line.
+    Returns {regex: reason}."""
+    out = {}
+    try:
+        with open(os.path.join(boots.LAB, 'checkpatch-allow')) as f:
+            for line in f:
+                if line.strip() and not line.startswith('#'):
+                    rx, _, reason = line.rstrip('\n').partition('\t')
+                    out[rx.strip()] = reason.strip()
+    except FileNotFoundError:
+        pass
+    return out
 
 
 def git(*args, tree=TREE):
@@ -78,7 +141,7 @@ def git(*args, tree=TREE):
 
 def worktree(rev, name):
     """build/src-NAME at rev (created or moved there)."""
-    src = os.path.join(lab.BUILD, 'src-' + name)
+    src = os.path.join(boots.BUILD, 'src-' + name)
     commit = git('rev-parse', rev + '^{commit}').strip()
     git('worktree', 'prune')
     if not os.path.isdir(src):
@@ -100,7 +163,7 @@ def make(src, out, arch, *goals, extra=(), check_rc=True):
 
 def configure(src, out, arch, how):
     """The config, remade only when its inputs changed."""
-    frags = [] if isinstance(how, str) else [os.path.join(lab.LAB, 'config', f) for f in how]
+    frags = [] if isinstance(how, str) else [os.path.join(boots.LAB, 'config', f) for f in how]
     frags = [f for f in frags if os.path.exists(f)]
     key = sha([arch, str(how), git('rev-parse', 'HEAD^{tree}', tree=src)] +
               [open(f).read() for f in frags])
@@ -159,7 +222,7 @@ class Kbuild:
         if d not in self.dirs:
             objs, subs = set(), set()
             if any(os.path.exists(os.path.join(self.src, d, f)) for f in ('Kbuild', 'Makefile')):
-                r = subprocess.run(['make', '-s', '-f', os.path.join(lab.LAB, 'kobjs.mk'),
+                r = subprocess.run(['make', '-s', '-f', os.path.join(boots.LAB, 'kobjs.mk'),
                                     'OUT=' + self.out, 'SRC=' + self.src, 'DIR=' + d,
                                     'kobjs-print'], capture_output=True, text=True)
                 if r.returncode:
@@ -200,12 +263,12 @@ def versions():
 
 def w1_build(cfg, rev, src, files, arch, how, extra=('W=1', 'C=2')):
     """Build the config's objects of files in src; (log text, objects)."""
-    out = os.path.join(lab.BUILD, 'out-w1-%s-%s' % (cfg, rev))
+    out = os.path.join(boots.BUILD, 'out-w1-%s-%s' % (cfg, rev))
     configure(src, out, arch, how)
     kb = Kbuild(src, out)
     objs = [f[:-2] + '.o' for f in files if os.path.exists(os.path.join(src, f))]
     objs = [o for o in objs if kb.builds(o)]
-    cache = os.path.join(lab.BUILD, 'w1-logs')
+    cache = os.path.join(boots.BUILD, 'w1-logs')
     os.makedirs(cache, exist_ok=True)
     key = sha([git('rev-parse', 'HEAD^{tree}', tree=src), read(os.path.join(out, '.config')),
                ' '.join(extra), repr(sorted(MK_ENV.items()))] + objs + versions())
@@ -228,7 +291,7 @@ def w1_build(cfg, rev, src, files, arch, how, extra=('W=1', 'C=2')):
 
 
 def srcdirs(src):
-    return [src, os.path.relpath(src, os.path.join(lab.BUILD, 'out-x'))]
+    return [src, os.path.relpath(src, os.path.join(boots.BUILD, 'out-x'))]
 
 
 def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
@@ -251,7 +314,7 @@ def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
     errors = [n for n in new if n[1].startswith('error:')]
     new = [n for n in new if not n[1].startswith('error:')]
     new, justified = warndiff.justify(new, warndiff.load_allow(
-        os.path.join(lab.LAB, 'warning-allow')))
+        os.path.join(boots.LAB, 'warning-allow')))
     for (f, msg), why in justified:
         print('      justified: %s: %s (%s)' % (f, msg, why))
     for f, msg in errors + new:
@@ -268,10 +331,10 @@ def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
 
 def part_docs(t, src, touched):
     """kernel-doc on the new APIs, the Sphinx build of Documentation/arch/x86."""
-    out = check.kernel_doc(src, check.KERNEL_DOC_FILES)
+    out = kernel_doc(src, KERNEL_DOC_FILES)
     t.add('PASS' if not out else 'FAIL', 'docs:kernel-doc', out[0] if out else '')
     new = len(out)
-    dout = os.path.join(lab.BUILD, 'out-docs')
+    dout = os.path.join(boots.BUILD, 'out-docs')
     os.makedirs(dout, exist_ok=True)
     r = make(src, dout, 'x86_64', 'htmldocs', extra=['SPHINXDIRS=arch/x86'], check_rc=False)
     log = r.stdout + r.stderr
@@ -292,7 +355,7 @@ def part_docs(t, src, touched):
 
 def bisect(t):
     """lab/bisect.sh: one row per patch; the number that failed."""
-    p = subprocess.Popen(['nice', os.path.join(lab.LAB, 'bisect.sh')], stdout=subprocess.PIPE,
+    p = subprocess.Popen(['nice', os.path.join(boots.LAB, 'bisect.sh')], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     fails, last = 0, ''
     for line in p.stdout:       # a row as each commit is built
@@ -311,7 +374,7 @@ def bisect(t):
 MAX_BODY = 60
 
 
-def load_prose(path=os.path.join(lab.LAB, 'series-prose')):
+def load_prose(path=os.path.join(boots.LAB, 'series-prose')):
     """lab/series-prose: ([(regex, why)] forbidden words, [(regex, why)] long
     messages that were kept)."""
     words, longs = [], []
@@ -358,7 +421,7 @@ def part_prose(t, patches=None):
     Returns the number of findings."""
     words, longs = load_prose()
     paths = patches if patches is not None else [
-        os.path.join(lab.TOP, 'patches', p) for p in check.patch_list()]
+        os.path.join(boots.TOP, 'patches', p) for p in patch_list()]
     found, long_bad, kept = [], [], []
     for path in paths:
         subject, body, added = split_patch(read(path))
@@ -405,7 +468,7 @@ def cover_body(text):
 def part_cover(t, path=None):
     """One row: the cover letter a reviewer reads first is short.  Returns
     the number of findings (0 or 1)."""
-    path = path or os.path.join(lab.TOP, 'patches', '0000-cover-letter.patch')
+    path = path or os.path.join(boots.TOP, 'patches', '0000-cover-letter.patch')
     if not os.path.exists(path):
         t.add('FAIL', 'prose:cover', 'no %s' % os.path.basename(path))
         return 1
@@ -417,12 +480,12 @@ def part_cover(t, path=None):
 
 def run(t, full=False):
     """The whole series check into the tally; returns the SERIES line."""
-    patches = check.patch_list()
+    patches = patch_list()
     commits = len(git('rev-list', 'base..series').split())
     if commits != len(patches):
         t.add('FAIL', 'series:export', "build/linux's series branch has %d commits, patches/ "
               "%d: 'make export' first" % (commits, len(patches)))
-    issues = check.part_checkpatch(t)
+    issues = part_checkpatch(t)
     prose = part_prose(t) + part_cover(t)
     bisect_fail = bisect(t)
     srcs = {rev: worktree(ref, 'w1-' + rev) for rev, ref in REVS.items()}
@@ -450,7 +513,7 @@ def part_full(t, cfg, arch, how, srcs, files):
     logs = {}
     for rev in ('base', 'series'):
         start = time.monotonic()
-        out = os.path.join(lab.BUILD, 'out-w1-%s-%s' % (cfg, rev))
+        out = os.path.join(boots.BUILD, 'out-w1-%s-%s' % (cfg, rev))
         configure(srcs[rev], out, arch, how)
         r = make(srcs[rev], out, arch, 'bzImage', 'modules', check_rc=False)
         logs[rev] = r.stdout + r.stderr
@@ -475,7 +538,7 @@ def main(argv=None):
     p.add_argument('--full', action='store_true',
                    help='also x86_64 and i386 defconfig, whole kernel (slow)')
     args = p.parse_args(argv)
-    t = check.Tally()
+    t = Tally()
     start = time.monotonic()
     line = run(t, args.full)
     print()

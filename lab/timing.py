@@ -3,7 +3,7 @@
 
 lab/timed.sh adds the Makefile's steps (deps, tree, kernel, ksft,
 initramfs), lab/kbuild.sh every kernel build ("kernel:NAME"), check.py
-every boot of lab.boot() ("boot:NAME"), check.py every part ("part:NAME",
+every boot of boots.boot() ("boot:NAME"), check.py every part ("part:NAME",
 which includes the builds and boots the part made).  One
 "NAME SECONDS" line each, after a "start EPOCH" line.
 """

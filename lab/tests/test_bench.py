@@ -406,7 +406,7 @@ class ConfigsTest(unittest.TestCase):
             args = bench.types.SimpleNamespace(inputs=None, out=os.path.join(d, 'bench'))
             info = {}
             with mock.patch.object(bench, 'BUILD', build), \
-                    mock.patch.object(bench.lab, 'BUILD', build), \
+                    mock.patch.object(bench.boots, 'BUILD', build), \
                     mock.patch.object(bench, 'make_initrd', initrd), \
                     mock.patch.object(bench, 'ensure_kernel',
                                       lambda v: calls.append('build ' + v)):
