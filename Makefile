@@ -68,23 +68,23 @@ model:
 
 # A nested NMI at every instruction of the NMI entry, through the gdbstub.
 windows: deps tree kernel ksft initramfs
-	$(PY) $(LAB)/windows.py --out $(B)/runs/windows
+	$(PY) $(LAB)/lab.py windows --out $(B)/runs/windows
 
 # Base and series side by side: NMI entry/dispatch instructions (in the
 # test configuration and in the prod one, lab/config/prod.config: bench.py
 # builds build/out-{instrument,series}-prod), external events lost and their
 # latency, the highest internal NMI rate, NMI backtraces on 64 vCPUs (about
 # 10 min; QUICK=1: 5 min; plus the prod kernels' builds).  The instruction
-# counts alone: $(PY) lab/bench.py --insn-only.  A benchmark, never part of
+# counts alone: lab/lab.py bench --insn-only.  A benchmark, never part of
 # make check.  Results in build/bench/.
 bench: deps tree kernel ksft initramfs
-	$(PY) $(LAB)/bench.py $(if $(QUICK),--quick)
+	$(PY) $(LAB)/lab.py bench $(if $(QUICK),--quick)
 
 # The HPET NMI watchdog beside the torture test with all hazards
 # (HPET_SOAK_SECONDS, default 10 min): nothing lost, no false lockup, every
 # HPET NMI accounted for.  Ends with an "HPETSOAK ..." line.
 hpet-soak: deps tree kernel ksft
-	$(PY) $(LAB)/hpet_check.py --soak $(HPET_SOAK_SECONDS)
+	$(PY) $(LAB)/lab.py hpet-soak --soak $(HPET_SOAK_SECONDS)
 
 # The whole kernel with lab/config/wide.config (FRED, KVM VMX and SVM, Xen
 # PV, SEV, UV and the NMI drivers), linked and checked by objtool like the
@@ -106,7 +106,7 @@ lockfree: deps tree kernel ksft initramfs
 # (lab/kvm_check.py; VARIANT=instrument: the base).  Ends with a "KVMSFT ..."
 # line.  make check runs it as its part kvm.
 kvm: deps tree
-	$(PY) $(LAB)/kvm_check.py --variant $(or $(VARIANT),series)
+	$(PY) $(LAB)/lab.py kvm --variant $(or $(VARIANT),series)
 
 # Build every patch of the series on its own (slow: one build per patch).
 bisect:
@@ -125,11 +125,11 @@ boot-i386: deps
 # (wide, i386, allnoconfig; new warnings against the base), kernel-doc and
 # Sphinx.  Ends with "SERIES patches=<n> checkpatch=<n> prose=<n> ... new_warnings=<n>".
 series-check: deps
-	$(PY) $(LAB)/series_check.py
+	$(PY) $(LAB)/lab.py series-check
 
 # The same plus x86_64 and i386 defconfig builds of the whole kernel (slow).
 series-check-full: deps
-	$(PY) $(LAB)/series_check.py --full
+	$(PY) $(LAB)/lab.py series-check --full
 
 # What git send-email would send for patches/ (a dry run; offline).
 send-preview:

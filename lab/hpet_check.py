@@ -439,12 +439,12 @@ def run(t, args=None):
     print('      hpet: build %.0f s, boots %.0f s' % (built - start, time.monotonic() - built))
 
 
-def main():
+def main(argv=None):
     """make hpet-soak: build the HPET kernel, then only the soak."""
     import argparse
     p = argparse.ArgumentParser(description='the HPET NMI watchdog beside the torture test')
     p.add_argument('--soak', type=int, default=600, help='seconds (default 600)')
-    args = p.parse_args()
+    args = p.parse_args(argv)
     t = Tally()
     if not build(t):
         return 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Front door of the NMI lab: run, check, boot, torture.
+"""Front door of the NMI lab: every job the Makefile runs is a subcommand.
 
 The Makefile builds what these need (kernel, selftests, initramfs); this file
 boots and judges.  Every job lives in its own file, and imports only run
@@ -16,8 +16,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench    # noqa: E402
 import check    # noqa: E402
+import hpet_check  # noqa: E402
+import kvm_check  # noqa: E402
 import report   # noqa: E402
+import series_check  # noqa: E402
+import windows  # noqa: E402
 import scan     # noqa: E402
 from boots import GENUINE_RATE, boot, conf, torture_boot  # noqa: E402
 from tally import Tally  # noqa: E402
@@ -81,9 +86,26 @@ def cmd_boot_i386(args):
     return 0 if t.failed() == 0 else 1
 
 
+# Jobs with a front end of their own: "lab.py <name> [args]" hands the
+# arguments to the module's main(); "lab.py <name> --help" shows them.
+JOBS = {
+    'windows': (windows, 'a nested NMI at every instruction of the NMI entry (gdbstub)'),
+    'bench': (bench, 'base and series side by side: instructions, lost events, latency'),
+    'hpet-soak': (hpet_check, 'the HPET NMI watchdog beside the torture test'),
+    'kvm': (kvm_check, 'KVM as host in the guest, under NMIs (KVMSFT line)'),
+    'series-check': (series_check, 'ready to send? checkpatch, prose, bisect, W=1, docs'),
+}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in JOBS:
+        return JOBS[argv[0]][0].main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest='cmd', required=True)
+    for name, (_, what) in JOBS.items():
+        sub.add_parser(name, help='%s (options: lab.py %s --help)' % (what, name),
+                       add_help=False)
 
     s = sub.add_parser('run', help='boot the series under the NMI workload and report')
     s.add_argument('--seconds', type=int, default=30)
