@@ -119,8 +119,7 @@ def main(argv=None):
     s.add_argument('--i386-torture-seconds', type=int, default=10)
     s.add_argument('--hpet-soak-seconds', type=int, default=90)
     s.add_argument('--only', action='append', default=[],
-                   help='run only these parts (lab, checkpatch, build, series, i386, model, '
-                   'ksft, torture, windows, hpet, kvm)')
+                   help='run only these parts (%s)' % ', '.join(check.PARTS))
     s.set_defaults(fn=cmd_check)
 
     s = sub.add_parser('boot', help='boot one variant with one plan')
