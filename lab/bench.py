@@ -75,7 +75,6 @@ import sys
 import threading
 import time
 import types
-import zlib
 
 LAB = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(LAB)
@@ -363,206 +362,49 @@ def bench_line(s):
     return 'BENCH ' + ' '.join('%s=%s' % (k, val(v, spec)) for k, v, spec in keys)
 
 
-# -- PNG ---------------------------------------------------------------------
-
-FONT = {
-    # 5x7 glyphs, one string per row.
-    ' ': ['     '] * 7,
-    '0': [' ### ', '#   #', '#  ##', '# # #', '##  #', '#   #', ' ### '],
-    '1': ['  #  ', ' ##  ', '  #  ', '  #  ', '  #  ', '  #  ', ' ### '],
-    '2': [' ### ', '#   #', '    #', '   # ', '  #  ', ' #   ', '#####'],
-    '3': ['#####', '   # ', '  #  ', '   # ', '    #', '#   #', ' ### '],
-    '4': ['   # ', '  ## ', ' # # ', '#  # ', '#####', '   # ', '   # '],
-    '5': ['#####', '#    ', '#### ', '    #', '    #', '#   #', ' ### '],
-    '6': ['  ## ', ' #   ', '#    ', '#### ', '#   #', '#   #', ' ### '],
-    '7': ['#####', '    #', '   # ', '  #  ', ' #   ', ' #   ', ' #   '],
-    '8': [' ### ', '#   #', '#   #', ' ### ', '#   #', '#   #', ' ### '],
-    '9': [' ### ', '#   #', '#   #', ' ####', '    #', '   # ', ' ##  '],
-    'A': [' ### ', '#   #', '#   #', '#####', '#   #', '#   #', '#   #'],
-    'B': ['#### ', '#   #', '#   #', '#### ', '#   #', '#   #', '#### '],
-    'C': [' ### ', '#   #', '#    ', '#    ', '#    ', '#   #', ' ### '],
-    'D': ['#### ', '#   #', '#   #', '#   #', '#   #', '#   #', '#### '],
-    'E': ['#####', '#    ', '#    ', '#### ', '#    ', '#    ', '#####'],
-    'F': ['#####', '#    ', '#    ', '#### ', '#    ', '#    ', '#    '],
-    'G': [' ### ', '#   #', '#    ', '# ###', '#   #', '#   #', ' ####'],
-    'H': ['#   #', '#   #', '#   #', '#####', '#   #', '#   #', '#   #'],
-    'I': [' ### ', '  #  ', '  #  ', '  #  ', '  #  ', '  #  ', ' ### '],
-    'J': ['  ###', '   # ', '   # ', '   # ', '   # ', '#  # ', ' ##  '],
-    'K': ['#   #', '#  # ', '# #  ', '##   ', '# #  ', '#  # ', '#   #'],
-    'L': ['#    ', '#    ', '#    ', '#    ', '#    ', '#    ', '#####'],
-    'M': ['#   #', '## ##', '# # #', '# # #', '#   #', '#   #', '#   #'],
-    'N': ['#   #', '#   #', '##  #', '# # #', '#  ##', '#   #', '#   #'],
-    'O': [' ### ', '#   #', '#   #', '#   #', '#   #', '#   #', ' ### '],
-    'P': ['#### ', '#   #', '#   #', '#### ', '#    ', '#    ', '#    '],
-    'Q': [' ### ', '#   #', '#   #', '#   #', '# # #', '#  # ', ' ## #'],
-    'R': ['#### ', '#   #', '#   #', '#### ', '# #  ', '#  # ', '#   #'],
-    'S': [' ####', '#    ', '#    ', ' ### ', '    #', '    #', '#### '],
-    'T': ['#####', '  #  ', '  #  ', '  #  ', '  #  ', '  #  ', '  #  '],
-    'U': ['#   #', '#   #', '#   #', '#   #', '#   #', '#   #', ' ### '],
-    'V': ['#   #', '#   #', '#   #', '#   #', '#   #', ' # # ', '  #  '],
-    'W': ['#   #', '#   #', '#   #', '# # #', '# # #', '# # #', ' # # '],
-    'X': ['#   #', '#   #', ' # # ', '  #  ', ' # # ', '#   #', '#   #'],
-    'Y': ['#   #', '#   #', ' # # ', '  #  ', '  #  ', '  #  ', '  #  '],
-    'Z': ['#####', '    #', '   # ', '  #  ', ' #   ', '#    ', '#####'],
-    '.': ['     ', '     ', '     ', '     ', '     ', ' ##  ', ' ##  '],
-    ',': ['     ', '     ', '     ', '     ', ' ##  ', '  #  ', ' #   '],
-    ':': ['     ', ' ##  ', ' ##  ', '     ', ' ##  ', ' ##  ', '     '],
-    '-': ['     ', '     ', '     ', '#####', '     ', '     ', '     '],
-    '=': ['     ', '     ', '#####', '     ', '#####', '     ', '     '],
-    '/': ['    #', '    #', '   # ', '  #  ', ' #   ', '#    ', '#    '],
-    '%': ['##   ', '##  #', '   # ', '  #  ', ' #   ', '#  ##', '   ##'],
-    '(': ['   # ', '  #  ', ' #   ', ' #   ', ' #   ', '  #  ', '   # '],
-    ')': [' #   ', '  #  ', '   # ', '   # ', '   # ', '  #  ', ' #   '],
-    '+': ['     ', '  #  ', '  #  ', '#####', '  #  ', '  #  ', '     '],
-    '_': ['     ', '     ', '     ', '     ', '     ', '     ', '#####'],
-    '<': ['   # ', '  #  ', ' #   ', '#    ', ' #   ', '  #  ', '   # '],
-    '>': [' #   ', '  #  ', '   # ', '    #', '   # ', '  #  ', ' #   '],
-}
-
-
-class Canvas:
-    """An RGB raster with lines and 5x7 text, written out as a PNG."""
-
-    def __init__(self, width, height, bg=(255, 255, 255)):
-        self.w, self.h = width, height
-        self.px = bytearray(bytes(bg) * (width * height))
-
-    def set(self, x, y, c):
-        if 0 <= x < self.w and 0 <= y < self.h:
-            i = (y * self.w + x) * 3
-            self.px[i:i + 3] = bytes(c)
-
-    def get(self, x, y):
-        i = (y * self.w + x) * 3
-        return tuple(self.px[i:i + 3])
-
-    def line(self, x0, y0, x1, y1, c, width=1, dash=0):
-        x0, y0, x1, y1 = int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))
-        dx, dy = abs(x1 - x0), -abs(y1 - y0)
-        sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-        err = dx + dy
-        n = 0
-        while True:
-            if not dash or (n // dash) % 2 == 0:
-                for k in range(width):
-                    off = k - width // 2
-                    if dx >= -dy:
-                        self.set(x0, y0 + off, c)
-                    else:
-                        self.set(x0 + off, y0, c)
-            if x0 == x1 and y0 == y1:
-                break
-            n += 1
-            e2 = 2 * err
-            if e2 >= dy:
-                err += dy
-                x0 += sx
-            if e2 <= dx:
-                err += dx
-                y0 += sy
-
-    def text(self, x, y, s, c, scale=1):
-        for ch in s.upper():
-            g = FONT.get(ch, FONT[' '])
-            for row, bits in enumerate(g):
-                for col, b in enumerate(bits):
-                    if b == '#':
-                        for i in range(scale):
-                            for j in range(scale):
-                                self.set(x + col * scale + i, y + row * scale + j, c)
-            x += 6 * scale
-
-    @staticmethod
-    def text_width(s, scale=1):
-        return 6 * scale * len(s)
-
-    def png(self):
-        def chunk(kind, data):
-            return (struct.pack('>I', len(data)) + kind + data +
-                    struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
-        stride = self.w * 3
-        raw = b''.join(b'\x00' + bytes(self.px[y * stride:(y + 1) * stride])
-                       for y in range(self.h))
-        return (b'\x89PNG\r\n\x1a\n' +
-                chunk(b'IHDR', struct.pack('>IIBBBBB', self.w, self.h, 8, 2, 0, 0, 0)) +
-                chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
-
+# -- The latency plot (matplotlib) --------------------------------------------
 
 def us_label(us):
     if us >= 1000000:
-        return '%gS' % (us / 1e6)
+        return '%g s' % (us / 1e6)
     if us >= 1000:
-        return '%gMS' % (us / 1e3)
-    return '%gUS' % us
+        return '%g ms' % (us / 1e3)
+    return '%g us' % us
 
 
 def plot_cdf(series, title, subtitle=''):
-    """series: [(label, colour, [(us, fraction)])] -> PNG bytes.
+    """series: [(label, (r, g, b), [(us, fraction)])] -> PNG bytes, 820x640.
 
     Top: the CDF (log x, linear y); bottom: the tail, 1 - CDF on a log y
     axis down to 1e-4, where p99 and the maximum show."""
-    import math
-    W, H = 820, 640
-    left, right, top = 80, 30, 50
-    cv = Canvas(W, H)
-    xs = [x for _, _, pts in series for x, _ in pts if x > 0]
-    lo, hi = 1, 10 ** max(1, len(str(int(max(xs)))) if xs else 4)
-    llo, lhi = math.log10(lo), math.log10(hi)
-    pw = W - left - right
-    grey, black = (205, 205, 205), (0, 0, 0)
+    import io
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
 
-    def X(us):
-        return left + (math.log10(max(us, lo)) - llo) / (lhi - llo) * pw
-
-    def panel(y0, ph, Y, yticks, ylabel, transform):
-        d = lo
-        while d <= hi:
-            cv.line(X(d), y0, X(d), y0 + ph, grey)
-            lab_ = us_label(d)
-            cv.text(int(X(d) - Canvas.text_width(lab_) / 2), y0 + ph + 8, lab_, black)
-            d *= 10
-        for v, lab_ in yticks:
-            cv.line(left, Y(v), left + pw, Y(v), grey)
-            cv.text(left - 8 - Canvas.text_width(lab_), int(Y(v)) - 3, lab_, black)
-        cv.line(left, y0, left, y0 + ph, black)
-        cv.line(left, y0 + ph, left + pw, y0 + ph, black)
-        for i, ch in enumerate(ylabel):
-            cv.text(8, y0 + ph // 2 - 4 * len(ylabel) + 8 * i, ch, black)
-        for _, colour, pts in series:
-            prev = None
-            for x, f in pts:
-                nx, ny = X(x), Y(transform(f))
-                if prev is not None:
-                    cv.line(prev[0], prev[1], nx, prev[1], colour, width=2)   # across
-                    cv.line(nx, prev[1], nx, ny, colour, width=2)             # then up
-                prev = (nx, ny)
-
-    # The CDF.
-    y0, ph = top, 300
-    panel(y0, ph, lambda f: y0 + (1 - f) * ph,
-          [(0, '0'), (0.25, '0.25'), (0.5, '0.5'), (0.75, '0.75'), (1, '1')], 'CDF',
-          lambda f: f)
-    # The tail: 1 - CDF, log scale, 1 .. 1e-4.
-    y1, ph1 = y0 + ph + 40, 190
-    dmin = 4
-
-    def tail(f):
-        return max(1 - f, 10 ** -dmin)
-
-    def Yt(v):
-        return y1 + (-math.log10(v)) / dmin * ph1
-    panel(y1, ph1, Yt, [(10 ** -k, '%g' % (10 ** -k)) for k in range(dmin + 1)],
-          '1-CDF', tail)
-    cv.text(left, 12, title, black, scale=2)
-    if subtitle:
-        cv.text(left, 34, subtitle, black)
-    xl = 'SERVICE LATENCY, RAISE TO SERVICE (LOG SCALE)'
-    cv.text(left + pw // 2 - Canvas.text_width(xl) // 2, H - 20, xl, black)
-    for i, (label, colour, _) in enumerate(series):
-        yy = top + 22 + 16 * i
-        cv.line(left + 12, yy + 3, left + 40, yy + 3, colour, width=3)
-        cv.text(left + 48, yy, label, black)
-    return cv.png()
+    fig, (top, tail) = plt.subplots(2, 1, figsize=(10.25, 8), dpi=80, sharex=True,
+                                    gridspec_kw={'height_ratios': [3, 2]})
+    floor = 1e-4
+    for label, colour, pts in series:
+        xs = [max(x, 1) for x, _ in pts]
+        c = tuple(v / 255 for v in colour)
+        top.step(xs, [f for _, f in pts], where='post', color=c, lw=2, label=label)
+        tail.step(xs, [max(1 - f, floor) for _, f in pts], where='post', color=c, lw=2)
+    top.set_xscale('log')
+    top.set_ylim(0, 1.02)
+    top.set_ylabel('CDF')
+    top.legend(loc='lower right', fontsize=8)
+    tail.set_yscale('log')
+    tail.set_ylim(floor, 1.5)
+    tail.set_ylabel('1 - CDF')
+    tail.set_xlabel('service latency, raise to service (us, log scale)')
+    for ax in (top, tail):
+        ax.grid(True, which='major', color='#cccccc')
+    fig.suptitle(title + ('\n' + subtitle if subtitle else ''), fontsize=10)
+    out = io.BytesIO()
+    fig.savefig(out, format='png', dpi=80)
+    plt.close(fig)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------
@@ -1330,16 +1172,16 @@ def plot(data, path):
             kinds.add('p50/p99/max only')
         if not pts:
             continue
-        label = '%s P50 %s P99 %s MAX %s, LOST %s OF %s' % (
-            NAME[v].upper(), us_label(p50 or 0), us_label(p99 or 0), us_label(pmax or 0),
+        label = '%s: p50 %s, p99 %s, max %s; lost %s of %s' % (
+            NAME[v], us_label(p50 or 0), us_label(p99 or 0), us_label(pmax or 0),
             f.get('ext_lost', '-'), f.get('ext_raised', '-'))
         series.append((label, colours[v], pts))
     if not series:
         return False
     params = get(data, 'series', 'torture', 'params') or get(data, 'instrument', 'torture',
                                                            'params') or ''
-    png = plot_cdf(series, 'EXTERNAL NMI EVENTS: SERVICE LATENCY CDF',
-                   'TORTURE %s, 4 VCPUS, QEMU TCG (%s)' % (params.replace(':', ' '),
+    png = plot_cdf(series, 'External NMI events: service latency CDF',
+                   'torture %s, 4 vCPUs, QEMU TCG (%s)' % (params.replace(':', ' '),
                                                           ', '.join(sorted(kinds))))
     with open(path, 'wb') as f:
         f.write(png)

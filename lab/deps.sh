@@ -10,6 +10,7 @@ pkgs=(
 	libelf-dev libssl-dev ccache sparse codespell python3-ply python3-git
 	python3-sphinx python3-sphinx-rtd-theme git-email
 	qemu-system-x86 busybox-static spin python3 gdb binutils
+	python3-matplotlib
 )
 
 missing=()
