@@ -209,26 +209,41 @@ def part_ksft(t, args, expected):
     if failing:
         base = run_on_base(sorted(failing), args)
     for name, (st, directive) in got.items():
-        failed = st == 'fail'
-        # The NMI selftests skip when no NMI reached them: under the host's
-        # storm that would mean the storm never arrived, which is a failure.
-        if name.startswith('nmi_') and st == 'skip' and args.nmi_rate > 0:
-            t.add('FAIL', 'ksft:' + name, 'skipped under an NMI storm: ' + directive)
-            continue
-        base_failed = None
-        note = directive
-        if name in base:
-            bst, bdir = base[name]
-            same = bst == 'fail' and exit_note(bdir) == exit_note(directive)
-            base_failed = same
-            note = '%s; base: %s (%s)' % (exit_note(directive), bdir or bst, expected[name])
-        v = expect.classify(name, failed, expected, base_failed)
-        if v == 'XPASS':
-            note = 'listed in lab/expected-failures but passed: remove the entry'
-        elif v == 'FAIL':
+        v, note = ksft_row(name, st, directive, args.nmi_rate, expected, base)
+        if v == 'FAIL' and st == 'fail':
             note = '; '.join([note] + first_failures(b.results.diag.get(name, [])))
         t.add(v, 'ksft:' + name, note if v != 'PASS' else '')
     return b
+
+
+def ksft_row(name, st, directive, nmi_rate, expected, base):
+    """The verdict of one selftest, (verdict, note).  st: 'pass', 'fail' or
+    'skip' on the series; base: {name: (st, directive)} of the tests rerun
+    on the base.  An expected failure is XFAIL only when the base failed
+    with the same exit; an NMI selftest that skipped under the host's NMI
+    storm fails (a skip means no NMI reached it: the storm never came)."""
+    if name.startswith('nmi_') and st == 'skip' and nmi_rate > 0:
+        return 'FAIL', 'skipped under an NMI storm: ' + directive
+    base_failed = None
+    note = directive
+    if name in base:
+        bst, bdir = base[name]
+        base_failed = bst == 'fail' and exit_note(bdir) == exit_note(directive)
+        note = '%s; base: %s (%s)' % (exit_note(directive), bdir or bst, expected[name])
+    v = expect.classify(name, st == 'fail', expected, base_failed)
+    if v == 'XPASS':
+        note = 'listed in lab/expected-failures but passed: remove the entry'
+    return v, note
+
+
+def nesting_row(kc):
+    """(verdict, row, note) of the series' nesting counts under the torture
+    test's unmask hazard: nesting must happen, and every repeat of the
+    handler needs at least one nested NMI that redirected the IRET."""
+    nested, repeats = kc.get('nested', 0), kc.get('repeats', 0)
+    ok = 0 < repeats <= nested
+    return ('PASS' if ok else 'FAIL', 'torture:nesting',
+            'nested=%d repeats=%d (want 0 < repeats <= nested)' % (nested, repeats))
 
 
 def first_failures(diag, n=3):
@@ -318,10 +333,7 @@ def part_torture(t, args, expected):
     # nesting must happen, and every repeat needs at least one redirect.
     kc = report.kernel_counts(b)
     if kc is not None:
-        nested, repeats = kc.get('nested', 0), kc.get('repeats', 0)
-        ok = 0 < repeats <= nested
-        t.add('PASS' if ok else 'FAIL', 'torture:nesting',
-              'nested=%d repeats=%d (want 0 < repeats <= nested)' % (nested, repeats))
+        t.add(*nesting_row(kc))
         # Only the CPU that receives external NMIs may run the external pass
         # on an NMI an internal handler claimed, or send itself poll NMIs.
         busy = report.ext_work_elsewhere(b.results, tt.get('ext_cpu', '0'))

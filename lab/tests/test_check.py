@@ -151,6 +151,44 @@ class TestKunit(unittest.TestCase):
                          ['nmi_test_a', 'nmi_test_b'])
 
 
+class TestKsftRow(unittest.TestCase):
+    EXPECTED = {'mov_ss_trap_64': 'fails on the base the same way'}
+
+    def test_nmi_selftest_skipped_under_the_storm_fails(self):
+        self.assertEqual(check.ksft_row('nmi_regs_64', 'skip', 'SKIP no NMI', 200, {}, {})[0],
+                         'FAIL')
+        self.assertEqual(check.ksft_row('nmi_regs_64', 'skip', 'SKIP no NMI', 0, {}, {})[0],
+                         'PASS')
+        self.assertEqual(check.ksft_row('sigreturn_64', 'skip', 'SKIP', 200, {}, {})[0], 'PASS')
+
+    def test_expected_failure_needs_the_same_failure_on_the_base(self):
+        same = {'mov_ss_trap_64': ('fail', 'exit=1')}
+        other = {'mov_ss_trap_64': ('fail', 'TIMEOUT after 300s')}
+        passed = {'mov_ss_trap_64': ('pass', '')}
+        row = lambda base: check.ksft_row('mov_ss_trap_64', 'fail', 'exit=1 nmis=5', 200,
+                                          self.EXPECTED, base)[0]
+        self.assertEqual(row(same), 'XFAIL')
+        self.assertEqual(row(other), 'FAIL')
+        self.assertEqual(row(passed), 'FAIL')
+        self.assertEqual(row({}), 'FAIL')           # not proven on the base
+
+    def test_stale_entry_and_plain_failure(self):
+        v, note = check.ksft_row('mov_ss_trap_64', 'pass', '', 200, self.EXPECTED, {})
+        self.assertEqual(v, 'XPASS')
+        self.assertIn('remove the entry', note)
+        self.assertEqual(check.ksft_row('fsgsbase_64', 'fail', 'exit=1', 200, {}, {})[0],
+                         'FAIL')
+
+
+class TestNestingRow(unittest.TestCase):
+    def test_rule(self):
+        self.assertEqual(check.nesting_row({'nested': 5, 'repeats': 3})[0], 'PASS')
+        self.assertEqual(check.nesting_row({'nested': 3, 'repeats': 3})[0], 'PASS')
+        self.assertEqual(check.nesting_row({'nested': 0, 'repeats': 0})[0], 'FAIL')
+        self.assertEqual(check.nesting_row({'nested': 2, 'repeats': 3})[0], 'FAIL')
+        self.assertEqual(check.nesting_row({})[0], 'FAIL')
+
+
 if __name__ == '__main__':
     unittest.main()
 
