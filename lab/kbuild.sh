@@ -91,10 +91,7 @@ for f in ${KCONFIG_EXTRA:-}; do frags+=("$top/$f"); done
 # Reconfigure only when a fragment changed, so incremental builds stay quick.
 want=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.frag-sum" 2>/dev/null)" != "$want" ]; then
-	"${mk[@]}" tinyconfig >/dev/null
-	KCONFIG_CONFIG=$out/.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
-		"$out/.config" "${frags[@]}" >/dev/null
-	"${mk[@]}" olddefconfig >/dev/null
+	"$top/lab/kconfig.sh" "$src" "$out" "$arch" "${frags[@]}"
 	echo "$want" > "$out/.frag-sum"
 	# Every symbol's effective wish (a later fragment overrides an earlier
 	# one, as in merge_config.sh) must be in .config.  The series-only

@@ -172,12 +172,10 @@ def configure(src, out, arch, how):
         return
     os.makedirs(out, exist_ok=True)
     if frags:
-        make(src, out, arch, 'tinyconfig')
-        subprocess.run([os.path.join(src, 'scripts/kconfig/merge_config.sh'), '-m', '-O', out,
-                        os.path.join(out, '.config')] + frags, check=True,
-                       capture_output=True, env=dict(os.environ, KCONFIG_CONFIG=os.path.join(
-                           out, '.config'), ARCH=arch))
-        make(src, out, arch, 'olddefconfig')
+        r = subprocess.run([os.path.join(boots.LAB, 'kconfig.sh'), src, out, arch] + frags,
+                           capture_output=True, text=True, env=dict(os.environ, **MK_ENV))
+        if r.returncode:
+            raise RuntimeError('kconfig.sh: %s' % (r.stdout + r.stderr)[-2000:])
     else:
         make(src, out, arch, how)
     make(src, out, arch, 'syncconfig')      # include/config/auto.conf, for Kbuild

@@ -9,10 +9,8 @@ out=$top/build/out-wide
 export CCACHE_BASEDIR=$top/build
 mk=(make -s -C "$src" O="$out" CC="ccache gcc" HOSTCC="ccache gcc" -j"$(nproc)")
 mkdir -p "$out"
-"${mk[@]}" tinyconfig >/dev/null
-KCONFIG_CONFIG=$out/.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-	"$top/lab/config/nmi-test.config" "$top/lab/config/wide.config" >/dev/null
-"${mk[@]}" olddefconfig >/dev/null
+"$top/lab/kconfig.sh" "$src" "$out" x86 \
+	"$top/lab/config/nmi-test.config" "$top/lab/config/wide.config"
 for c in X86_FRED KVM_INTEL KVM_AMD XEN_PV X86_UV AMD_MEM_ENCRYPT KGDB ACPI_APEI_GHES \
 	 HPWDT_NMI_DECODING IPMI_WATCHDOG HYPERV X86_MCE_INJECT HARDLOCKUP_DETECTOR_HPET IRQ_REMAP; do
 	grep -q "^CONFIG_$c=y" "$out/.config" || { echo "widecheck: CONFIG_$c did not stick" >&2; exit 1; }
