@@ -6,7 +6,10 @@
 # Pieces: deps tree kernel ksft initramfs export torture model boot clean
 # Before sending: series-check [series-check-full] send-preview
 
-PY      := python3
+# Debian's Python: the lab's Python libraries are Debian packages (make deps:
+# python3-matplotlib, python3-ply, python3-git), which another python3 first
+# on PATH (pyenv, a venv) does not see.
+PY      := /usr/bin/python3
 LAB     := lab
 B       := build
 SECONDS ?= 30
