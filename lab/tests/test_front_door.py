@@ -25,13 +25,16 @@ class FrontDoorTest(unittest.TestCase):
         self.assertEqual(others, [])
 
     def test_jobs_reach_their_module(self):
+        from unittest import mock
         for name, (mod, _) in lab.JOBS.items():
+            with mock.patch.object(mod, 'main', return_value=7) as m:
+                self.assertEqual(lab.main([name, '--x', 'y']), 7, name)
+            m.assert_called_once_with(['--x', 'y'])
             out = io.StringIO()
             with contextlib.redirect_stdout(out), self.assertRaises(SystemExit) as e:
                 lab.main([name, '--help'])
             self.assertEqual(e.exception.code, 0, name)
-            self.assertIn(mod.__doc__.strip().splitlines()[0][:20], out.getvalue() + mod.__doc__)
-            self.assertIn('usage:', out.getvalue(), name)
+            self.assertNotIn('{windows,bench', out.getvalue(), name)   # the job's own help
 
     def test_unknown_subcommand_refused(self):
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as e:
