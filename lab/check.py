@@ -497,6 +497,7 @@ def main(args):
         if v not in ('PASS',):
             print('  %-5s %s  %s' % (v, name, note))
     print('check: %d tests, %d expected failures proven on the base' % (len(t.rows), xfail))
+    print(t.totals())
     lines = timing.table()
     print('\n'.join(lines))
     with open(os.path.join(boots.BUILD, 'check-timing.txt'), 'w') as f:

@@ -1,19 +1,53 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Rows and totals: one verdict per row (PASS, FAIL, XFAIL), printed as it
-is added.  The bottom of the lab: it imports nothing of the lab.
+"""Rows and totals: one verdict per row (PASS, FAIL, XFAIL), printed as a
+KTAP result line as it is added (Documentation/dev-tools/ktap.rst):
+
+    KTAP version 1
+    ok 1 lab:TestPollStorms
+    not ok 2 torture:lost # 3 of 250000 lost
+    ok 3 ksft:sigreturn_64 # XFAIL fails the same way on the base
+
+The plan line is left out, as KTAP allows when the number of tests is not
+known in advance; the other lines a part prints are diagnostic lines to a
+KTAP parser.  The bottom of the lab: it imports nothing of the lab.
 """
+
+VERDICTS = ('PASS', 'FAIL', 'XFAIL')
+
+
+def ktap_line(n, verdict, name, note=''):
+    """Row n as a KTAP result line: ok/not ok, the name (no '#': it would
+    start the directive), and the note as the line's diagnostic data."""
+    name = ' '.join(name.replace('#', '_').split()) or 'unnamed'
+    tail = ' '.join(str(note).split())
+    if verdict == 'XFAIL':
+        tail = 'XFAIL ' + tail if tail else 'XFAIL'
+    return '%s %d %s%s' % ('ok' if verdict in ('PASS', 'XFAIL') else 'not ok', n, name,
+                           ' # ' + tail if tail else '')
 
 
 class Tally:
-    def __init__(self):
+    def __init__(self, quiet=False):
         self.rows = []
+        self.quiet = quiet
 
     def add(self, verdict, name, note=''):
+        if verdict not in VERDICTS:
+            raise ValueError('verdict %r is none of %s' % (verdict, ', '.join(VERDICTS)))
+        if not self.rows and not self.quiet:
+            print('KTAP version 1', flush=True)
         self.rows.append((verdict, name, note))
-        print('%-5s %s%s' % (verdict, name, ('  (%s)' % note) if note else ''), flush=True)
+        if not self.quiet:
+            print(ktap_line(len(self.rows), verdict, name, note), flush=True)
 
     def passed(self):
         return sum(1 for v, _, _ in self.rows if v in ('PASS', 'XFAIL'))
 
     def failed(self):
         return sum(1 for v, _, _ in self.rows if v not in ('PASS', 'XFAIL'))
+
+    def totals(self):
+        """kselftest's closing diagnostic line."""
+        xfail = sum(1 for v, _, _ in self.rows if v == 'XFAIL')
+        return '# Totals: pass:%d fail:%d xfail:%d xpass:0 skip:0 error:0' % (
+            self.passed() - xfail, self.failed(), xfail)

@@ -1,0 +1,90 @@
+"""lab/tally.py: the rows of make check as KTAP, read by the kernel's own
+KTAP parser (tools/testing/kunit/kunit_parser.py of the tree)."""
+import contextlib
+import io
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+
+import results  # noqa: E402
+import tally    # noqa: E402
+
+
+class TestKtapLine(unittest.TestCase):
+    def test_pass_fail_xfail(self):
+        self.assertEqual(tally.ktap_line(1, 'PASS', 'model'), 'ok 1 model')
+        self.assertEqual(tally.ktap_line(2, 'FAIL', 'torture:lost', '3 of 9 lost'),
+                         'not ok 2 torture:lost # 3 of 9 lost')
+        self.assertEqual(tally.ktap_line(3, 'XFAIL', 'ksft:x', 'fails on the base too'),
+                         'ok 3 ksft:x # XFAIL fails on the base too')
+        self.assertEqual(tally.ktap_line(4, 'XFAIL', 'ksft:y'), 'ok 4 ksft:y # XFAIL')
+
+    def test_a_name_cannot_open_a_directive(self):
+        # "ok 1 a # SKIP" would make the row a skip; a note's newline a new line.
+        self.assertEqual(tally.ktap_line(1, 'PASS', 'a # SKIP', 'x\ny'), 'ok 1 a _ SKIP # x y')
+
+    def test_unknown_verdict_refused(self):
+        t = tally.Tally(quiet=True)
+        with self.assertRaises(ValueError):
+            t.add('SKIP', 'x')
+        self.assertEqual(t.rows, [])
+
+
+ROWS = [('PASS', 'lab:TestPollStorms', ''), ('FAIL', 'torture:lost', '3 of 250000 lost'),
+        ('XFAIL', 'ksft:sigreturn_64', 'fails the same way on the base'),
+        ('PASS', 'bisect:7', 'x86/nmi: Add NMI_EXTERNAL handlers'),
+        ('FAIL', 'boot:ksft', 'exit=1')]
+
+
+def printed(rows, between=()):
+    """What make check prints for rows, with a part's own lines between."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print('tree: /work/build/linux = base + 19 patches')
+        t = tally.Tally()
+        for row in rows:
+            for ln in between:
+                print(ln)
+            t.add(*row)
+        print(t.totals())
+        print('%d passed, %d failed' % (t.passed(), t.failed()))
+    return t, out.getvalue()
+
+
+class TestReadByKunitParser(unittest.TestCase):
+    def setUp(self):
+        try:
+            self.kp = results.kunit_parser()
+        except ImportError:
+            self.skipTest('no kernel tree (make tree)')
+
+    def parse(self, text):
+        # The parser reports on the printer it imported, as kunit.py does.
+        saved, self.kp.stdout._output = self.kp.stdout._output, io.StringIO()
+        try:
+            return self.kp.parse_run_tests(text.splitlines())
+        finally:
+            self.kp.stdout._output = saved
+
+    def test_counts_agree(self):
+        t, text = printed(ROWS, between=(
+            '      RESULT status=pass nmis=38259 unknown=0 verdict=PASS',
+            'kbuild: series: 812 objects compiled in 300 s'))
+        test = self.parse(text)
+        self.assertEqual(test.counts.errors, 0, test.log)
+        self.assertEqual(test.counts.passed, t.passed())
+        self.assertEqual(test.counts.failed, t.failed())
+        self.assertEqual([s.name for s in test.subtests], [n for _, n, _ in ROWS])
+        self.assertEqual(test.status, self.kp.TestStatus.FAILURE)
+
+    def test_all_pass(self):
+        t, text = printed([r for r in ROWS if r[0] != 'FAIL'])
+        test = self.parse(text)
+        self.assertEqual((test.counts.passed, test.counts.failed, test.counts.errors), (3, 0, 0))
+        self.assertEqual(test.status, self.kp.TestStatus.SUCCESS)
+
+
+if __name__ == '__main__':
+    unittest.main()
