@@ -38,6 +38,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -95,12 +96,42 @@ I386_STORM = (r'lab: host NMI storm on', r'lab: host NMI storm off')
 I386_NAMES = {'series': 'i386', 'instrument': 'i386-base'}
 
 
-def part_i386(t, args, variant='series'):
+def build_i386(variant='series', src=None):
+    """kbuild.sh's ARCH=i386 build of variant into build/out-<name>, from
+    src (a worktree) if given: the CompletedProcess."""
+    return subprocess.run(['nice', os.path.join(boots.LAB, 'kbuild.sh'), src or variant,
+                           I386_NAMES[variant]],
+                          env=dict(os.environ, ARCH='i386'), capture_output=True, text=True)
+
+
+class Beside(threading.Thread):
+    """The series' i386 build, started before the part series: the bisect
+    there is mostly one-core work (make's walk, links, objtool on vmlinux.o)
+    and checks out build/linux itself, so the i386 kernel builds from a
+    worktree at the series' head (build/src-i386) on the other core.  When
+    build/linux is not the clean series branch the bisect builds in a
+    worktree instead and this builds build/linux."""
+
+    def __init__(self):
+        super().__init__()
+        self.src = (series_check.worktree('series', 'i386')
+                    if series_check.bisect_in_place() else None)
+        self.result = None
+
+    def run(self):
+        self.result = build_i386('series', self.src)
+
+
+def part_i386(t, args, variant='series', beside=None):
     """ARCH=i386 build of variant (the series' working tree, or the base),
-    booted under qemu-system-i386 with lab/initramfs/init32.c as init."""
+    booted under qemu-system-i386 with lab/initramfs/init32.c as init.
+    beside: the build already started (Beside), waited for here."""
     name = I386_NAMES[variant]
-    r = subprocess.run(['nice', os.path.join(boots.LAB, 'kbuild.sh'), variant, name],
-                       env=dict(os.environ, ARCH='i386'), capture_output=True, text=True)
+    if beside:
+        beside.join()
+        r = beside.result
+    else:
+        r = build_i386(variant)
     err = [ln for ln in r.stderr.splitlines() if re.search(r'error|did not stick', ln, re.I)
            and not ln.startswith('make')] + r.stderr.splitlines()[-1:]
     t.add('PASS' if r.returncode == 0 else 'FAIL', name + ':build',
@@ -477,7 +508,7 @@ def main(args):
         ('checkpatch', lambda: series_check.part_checkpatch(t)),
         ('build', lambda: part_build(t)),
         ('series', lambda: part_series(t)),
-        ('i386', lambda: part_i386(t, args)),
+        ('i386', lambda: part_i386(t, args, beside=beside)),
         ('model', lambda: part_model(t)),
         ('ksft', lambda: part_ksft(t, args, expected)),
         ('torture', lambda: part_torture_all(t, args, expected)),
@@ -486,8 +517,15 @@ def main(args):
         ('kvm', lambda: part_kvm(t, args)),
     ]
     assert tuple(name for name, _ in steps) == PARTS
+    beside = None
     for name, fn in steps:
         if name in parts and not (name == 'checkpatch' and 'series' in parts):
+            if name == 'series' and 'i386' in parts:
+                beside = Beside()
+                print('      i386: building beside the bisect (%s -> build/out-i386)' %
+                      os.path.relpath(beside.src or os.path.join(boots.BUILD, 'linux'),
+                                      boots.TOP))
+                beside.start()
             start = time.monotonic()
             fn()
             timing.add('part:' + name, time.monotonic() - start)

@@ -61,7 +61,7 @@ import threading
 import time
 
 import boots
-from tally import Tally
+from tally import Later, Tally
 import report
 import scan
 import vm
@@ -409,16 +409,6 @@ def soak(t, secs):
                 time.monotonic() - start))
 
 
-class Rows:
-    """Rows kept for later: the fallback boots run beside the main one."""
-
-    def __init__(self):
-        self.rows = []
-
-    def add(self, verdict, name, note=''):
-        self.rows.append((verdict, name, note))
-
-
 def run(t, args=None):
     start = time.monotonic()
     if not build(t):
@@ -427,14 +417,13 @@ def run(t, args=None):
     # The fallback boots are short and the main boot mostly waits in its
     # healthy run: run them side by side (the main boot's checks have
     # seconds of margin).
-    rows = Rows()
+    rows = Later()
     side = threading.Thread(target=fallbacks, args=(rows,))
     boots.ensure_variant(KERNEL)
     side.start()
     boot_main(t)
     side.join()
-    for row in rows.rows:
-        t.add(*row)
+    rows.replay(t)
     print('      ' + soak(t, getattr(args, 'hpet_soak_seconds', None) or SOAK_SECS))
     print('      hpet: build %.0f s, boots %.0f s' % (built - start, time.monotonic() - built))
 

@@ -39,11 +39,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
+import traceback
 
 import boots
 import warndiff
-from tally import Tally
+from tally import Later, Tally
 
 TREE = os.path.join(boots.BUILD, 'linux')
 REVS = {'base': 'instrument', 'series': 'series'}
@@ -137,6 +139,15 @@ def load_checkpatch_allow():
 def git(*args, tree=TREE):
     return subprocess.run(['git', '-C', tree] + list(args), check=True,
                           capture_output=True, text=True).stdout
+
+
+def bisect_in_place():
+    """lab/bisect.sh builds in build/linux itself (checking out each commit)
+    when it is the clean series branch; else in build/src-bisect."""
+    head = subprocess.run(['git', '-C', TREE, 'symbolic-ref', '-q', 'HEAD'],
+                          capture_output=True, text=True).stdout.strip()
+    return head == 'refs/heads/series' and not git('status', '--porcelain',
+                                                   '--untracked-files=no').strip()
 
 
 def worktree(rev, name):
@@ -314,9 +325,9 @@ def part_w1(t, cfg, arch, how, srcs, files, extra=('W=1', 'C=2')):
     new, justified = warndiff.justify(new, warndiff.load_allow(
         os.path.join(boots.LAB, 'warning-allow')))
     for (f, msg), why in justified:
-        print('      justified: %s: %s (%s)' % (f, msg, why))
+        t.say('      justified: %s: %s (%s)' % (f, msg, why))
     for f, msg in errors + new:
-        print('      %s: %s' % (f, msg))
+        t.say('      %s: %s' % (f, msg))
     note = '%d objects, %d new warnings, %.0f s' % (len(objs['series']), len(new),
                                                     time.monotonic() - start)
     if failed:
@@ -341,7 +352,7 @@ def part_docs(t, src, touched):
     warns = [ln for ln in log.splitlines() if re.search(r'WARNING|ERROR|CRITICAL', ln)]
     mine = [ln for ln in warns if any(f in ln for f in touched)]
     for ln in mine:
-        print('      ' + ln.replace(src + '/', ''))
+        t.say('      ' + ln.replace(src + '/', ''))
     html = os.path.join(dout, 'Documentation/output/arch/x86/nmi-nesting.html')
     ok = r.returncode == 0 and not mine and os.path.exists(html)
     t.add('PASS' if ok else 'FAIL', 'docs:sphinx',
@@ -476,17 +487,9 @@ def part_cover(t, path=None):
     return int(n > MAX_COVER)
 
 
-def run(t, full=False):
-    """The whole series check into the tally; returns the SERIES line."""
-    patches = patch_list()
-    commits = len(git('rev-list', 'base..series').split())
-    if commits != len(patches):
-        t.add('FAIL', 'series:export', "build/linux's series branch has %d commits, patches/ "
-              "%d: 'make export' first" % (commits, len(patches)))
-    issues = part_checkpatch(t)
-    prose = part_prose(t) + part_cover(t)
-    bisect_fail = bisect(t)
-    srcs = {rev: worktree(ref, 'w1-' + rev) for rev, ref in REVS.items()}
+def wide_matrix(t, srcs, full=False):
+    """W=1 and sparse under every config, base against series, and the
+    docs: (build failures, new warnings)."""
     files = candidates(srcs['series'])
     touched = git('diff', '--name-only', 'base..series').split()
     build_fail = new = 0
@@ -500,6 +503,41 @@ def run(t, full=False):
             build_fail += f
             new += n
     new += part_docs(t, srcs['series'], touched)
+    return build_fail, new
+
+
+def run(t, full=False):
+    """The whole series check into the tally; returns the SERIES line."""
+    patches = patch_list()
+    commits = len(git('rev-list', 'base..series').split())
+    if commits != len(patches):
+        t.add('FAIL', 'series:export', "build/linux's series branch has %d commits, patches/ "
+              "%d: 'make export' first" % (commits, len(patches)))
+    issues = part_checkpatch(t)
+    prose = part_prose(t) + part_cover(t)
+    srcs = {rev: worktree(ref, 'w1-' + rev) for rev, ref in REVS.items()}
+    # The W=1/sparse matrix and the docs build in worktrees of their own,
+    # beside the bisect (which checks out build/linux itself): most of an
+    # incremental kernel build is one-core work (make's walk, the links,
+    # objtool on vmlinux.o), so the matrix takes the other core.  Its rows
+    # come after the bisect's, in the order they were made.
+    side, counts = Later(), {}
+
+    def matrix():
+        try:
+            counts['v'] = wide_matrix(side, srcs, full)
+        except Exception:       # a row, not a thread that dies unheard
+            side.say(traceback.format_exc())
+            side.add('FAIL', 'w1', 'the W=1/sparse matrix crashed: %s' %
+                     traceback.format_exc().strip().splitlines()[-1])
+            counts['v'] = (1, 0)
+
+    th = threading.Thread(target=matrix)
+    th.start()
+    bisect_fail = bisect(t)
+    th.join()
+    side.replay(t)
+    build_fail, new = counts['v']
     return ('SERIES patches=%d checkpatch=%d prose=%d bisect_fail=%d build_fail=%d '
             'new_warnings=%d' % (len(patches), issues, prose, bisect_fail, build_fail, new))
 
@@ -524,7 +562,7 @@ def part_full(t, cfg, arch, how, srcs, files):
     new = warndiff.new_warnings(warndiff.warnings(logs['base'], srcdirs(srcs['base'])),
                                 warndiff.warnings(logs['series'], srcdirs(srcs['series'])))
     for f, msg in new:
-        print('      %s: %s' % (f, msg))
+        t.say('      %s: %s' % (f, msg))
     t.add('PASS' if not new else 'FAIL', 'full:%s:warnings' % cfg,
           '%d new warnings (objtool on vmlinux.o included)' % len(new) if new else '')
     f, n = part_w1(t, cfg, arch, how, srcs, files, extra=('W=1',))

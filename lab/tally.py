@@ -40,6 +40,10 @@ class Tally:
         if not self.quiet:
             print(ktap_line(len(self.rows), verdict, name, note), flush=True)
 
+    def say(self, line):
+        """A part's diagnostic line (what it found, what it measured)."""
+        print(line, flush=True)
+
     def passed(self):
         return sum(1 for v, _, _ in self.rows if v in ('PASS', 'XFAIL'))
 
@@ -51,3 +55,32 @@ class Tally:
         xfail = sum(1 for v, _, _ in self.rows if v == 'XFAIL')
         return '# Totals: pass:%d fail:%d xfail:%d xpass:0 skip:0 error:0' % (
             self.passed() - xfail, self.failed(), xfail)
+
+
+class Later:
+    """Rows and diagnostic lines of a part that runs beside another one (in
+    a thread), kept in their order and given to the tally when it is done,
+    so that the output reads the same as when the parts run one by one."""
+
+    def __init__(self):
+        self.events = []
+
+    def add(self, verdict, name, note=''):
+        if verdict not in VERDICTS:
+            raise ValueError('verdict %r is none of %s' % (verdict, ', '.join(VERDICTS)))
+        self.events.append(('add', (verdict, name, note)))
+
+    def say(self, line):
+        self.events.append(('say', line))
+
+    @property
+    def rows(self):
+        return [e for kind, e in self.events if kind == 'add']
+
+    def replay(self, t):
+        for kind, e in self.events:
+            if kind == 'add':
+                t.add(*e)
+            else:
+                t.say(e)
+        self.events = []

@@ -1,30 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0
 import glob
+import json
 import os
 import re
-import struct
 import sys
 import tempfile
+import types
 import unittest
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bench  # noqa: E402
+import benchreport  # noqa: E402
+import benchstats  # noqa: E402
+import benchstep  # noqa: E402
+import boots  # noqa: E402
+import report  # noqa: E402
+import results  # noqa: E402
 import scan  # noqa: E402
-
-
-def png_chunks(data):
-    """[(kind, payload)] of a PNG, checking the signature and every CRC."""
-    assert data[:8] == b'\x89PNG\r\n\x1a\n'
-    out, i = [], 8
-    while i < len(data):
-        n, = struct.unpack('>I', data[i:i + 4])
-        kind, payload = data[i + 4:i + 8], data[i + 8:i + 8 + n]
-        crc, = struct.unpack('>I', data[i + 8 + n:i + 12 + n])
-        assert crc == zlib.crc32(kind + payload) & 0xffffffff, kind
-        out.append((kind, payload))
-        i += 12 + n
-    return out
 
 
 SWEEP = """\
@@ -63,12 +55,12 @@ LAB end rc=0
 
 class StatsTest(unittest.TestCase):
     def test_median_and_ratio(self):
-        self.assertEqual(bench.median([5, 1, 3]), 3)
-        self.assertEqual(bench.median([4, 1, 3, 2]), 2.5)
-        self.assertIsNone(bench.median([]))
-        self.assertEqual(bench.ratio(3, 2), 1.5)
-        self.assertIsNone(bench.ratio(3, 0))
-        self.assertIsNone(bench.ratio(None, 2))
+        self.assertEqual(benchstats.median([5, 1, 3]), 3)
+        self.assertEqual(benchstats.median([4, 1, 3, 2]), 2.5)
+        self.assertIsNone(benchstats.median([]))
+        self.assertEqual(benchstats.ratio(3, 2), 1.5)
+        self.assertIsNone(benchstats.ratio(3, 0))
+        self.assertIsNone(benchstats.ratio(None, 2))
 
     def test_split_counts_rep_iterations(self):
         # Three entry instructions, a REP MOVS stepped three times in the
@@ -76,18 +68,18 @@ class StatsTest(unittest.TestCase):
         trace = [(1, 'entry'), (2, 'entry'), (3, 'entry'),
                  (10, 'dispatch'), (11, 'dispatch'), (11, 'dispatch'), (11, 'dispatch'),
                  (12, 'dispatch'), (4, 'entry')]
-        c = bench.split_counts(trace)
+        c = benchstats.split_counts(trace)
         self.assertEqual(c, {'entry': 4, 'dispatch': 3, 'steps': 9, 'rep': 2, 'total': 7})
 
     def test_breakdown_by_symbol(self):
         symtab = [(0x1000, 'asm_exc_nmi'), (0x2000, 'exc_nmi'), (0x3000, 'nmi_handle')]
         trace = [(0x1000, 'entry'), (0x1004, 'entry'), (0x2000, 'dispatch'),
                  (0x3000, 'dispatch'), (0x3004, 'dispatch'), (0x3004, 'dispatch')]
-        self.assertEqual(bench.breakdown(trace, symtab, 'dispatch'),
+        self.assertEqual(benchstats.breakdown(trace, symtab, 'dispatch'),
                          [('nmi_handle', 2), ('exc_nmi', 1)])
-        self.assertEqual(bench.breakdown(trace, symtab)[0], ('asm_exc_nmi', 2))
-        self.assertEqual(bench.symbol_of(0x10, symtab), '0x10')
-        self.assertEqual(bench.symbol_of(0x3000 + 0x200000, symtab), '0x203000')
+        self.assertEqual(benchstats.breakdown(trace, symtab)[0], ('asm_exc_nmi', 2))
+        self.assertEqual(benchstats.symbol_of(0x10, symtab), '0x10')
+        self.assertEqual(benchstats.symbol_of(0x3000 + 0x200000, symtab), '0x203000')
 
 
 def module_defines():
@@ -96,7 +88,9 @@ def module_defines():
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = glob.glob(os.path.join(top, 'patches', '0001-*.patch'))[0]
     out = {}
-    for m in re.finditer(r'^\+#define\s+NT_(HIST_\w+)\s+(.+)$', open(path).read(), re.M):
+    with open(path) as f:
+        text = f.read()
+    for m in re.finditer(r'^\+#define\s+NT_(HIST_\w+)\s+(.+)$', text, re.M):
         expr = re.sub(r'NT_(HIST_\w+)', lambda n: str(out[n.group(1)]), m.group(2))
         out[m.group(1)] = eval(expr, {'__builtins__': {}})     # digits and + - * ( )
     return out
@@ -105,60 +99,60 @@ def module_defines():
 class HistogramTest(unittest.TestCase):
     def test_buckets_match_the_module(self):
         d = module_defines()
-        self.assertEqual((bench.HIST_LINEAR, bench.HIST_SUB, bench.HIST_BUCKETS),
+        self.assertEqual((benchstats.HIST_LINEAR, benchstats.HIST_SUB, benchstats.HIST_BUCKETS),
                          (d['HIST_LINEAR'], d['HIST_SUB'], d['HIST_BUCKETS']))
-        self.assertEqual([bench.hist_index(u) for u in (0, 63, 64, 65, 66, 127, 128)],
+        self.assertEqual([benchstats.hist_index(u) for u in (0, 63, 64, 65, 66, 127, 128)],
                          [0, 63, 64, 64, 65, 95, 96])
-        self.assertEqual([bench.hist_value(i) for i in (0, 63, 64, 65, 95, 96)],
+        self.assertEqual([benchstats.hist_value(i) for i in (0, 63, 64, 65, 95, 96)],
                          [0, 63, 64, 66, 126, 128])
         for us in list(range(0, 300)) + [1000, 4095, 4096, 88064, 10 ** 6, 2 ** 40 + 12345]:
-            i = bench.hist_index(us)
-            self.assertLessEqual(bench.hist_value(i), us)
-            self.assertLess(us, bench.hist_value(i + 1))
-        self.assertEqual(bench.hist_index(2 ** 64 - 1), bench.HIST_BUCKETS - 1)
+            i = benchstats.hist_index(us)
+            self.assertLessEqual(benchstats.hist_value(i), us)
+            self.assertLess(us, benchstats.hist_value(i + 1))
+        self.assertEqual(benchstats.hist_index(2 ** 64 - 1), benchstats.HIST_BUCKETS - 1)
 
     def test_percentile_like_nt_percentile(self):
-        hist = [0] * bench.HIST_BUCKETS
+        hist = [0] * benchstats.HIST_BUCKETS
         hist[10] = 50
-        hist[bench.hist_index(1000)] = 49
-        hist[bench.hist_index(90000)] = 1
-        self.assertEqual(bench.hist_percentile(hist, 50), 10)
-        self.assertEqual(bench.hist_percentile(hist, 51), bench.hist_value(
-            bench.hist_index(1000)))
-        self.assertEqual(bench.hist_percentile(hist, 99), bench.hist_value(
-            bench.hist_index(1000)))
-        self.assertEqual(bench.hist_percentile(hist, 100), bench.hist_value(
-            bench.hist_index(90000)))
-        self.assertEqual(bench.hist_percentile([0] * 4, 50), 0)
+        hist[benchstats.hist_index(1000)] = 49
+        hist[benchstats.hist_index(90000)] = 1
+        self.assertEqual(benchstats.hist_percentile(hist, 50), 10)
+        self.assertEqual(benchstats.hist_percentile(hist, 51), benchstats.hist_value(
+            benchstats.hist_index(1000)))
+        self.assertEqual(benchstats.hist_percentile(hist, 99), benchstats.hist_value(
+            benchstats.hist_index(1000)))
+        self.assertEqual(benchstats.hist_percentile(hist, 100), benchstats.hist_value(
+            benchstats.hist_index(90000)))
+        self.assertEqual(benchstats.hist_percentile([0] * 4, 50), 0)
 
     def test_cdf(self):
-        hist = [0] * bench.HIST_BUCKETS
+        hist = [0] * benchstats.HIST_BUCKETS
         hist[5], hist[70] = 3, 1
-        pts = bench.hist_cdf(hist)
+        pts = benchstats.hist_cdf(hist)
         self.assertEqual(pts[0], (5, 0.0))
         self.assertEqual(pts[1], (6, 0.75))
-        self.assertEqual(pts[-1], (bench.hist_value(71), 1.0))
-        self.assertEqual(bench.hist_cdf([0, 0]), [])
-        self.assertEqual(bench.percentile_cdf(72, 4608, 20094),
+        self.assertEqual(pts[-1], (benchstats.hist_value(71), 1.0))
+        self.assertEqual(benchstats.hist_cdf([0, 0]), [])
+        self.assertEqual(benchstats.percentile_cdf(72, 4608, 20094),
                          [(72, 0.0), (72, 0.5), (4608, 0.99), (20094, 1.0)])
-        self.assertEqual(bench.percentile_cdf(None, None, None), [])
+        self.assertEqual(benchstats.percentile_cdf(None, None, None), [])
 
 
 class SweepTest(unittest.TestCase):
     def steps(self):
         out = []
-        for rate, r in bench.parse_sweep(SWEEP):
-            t = bench.report.torture_fields(bench.types.SimpleNamespace(results=r))
-            out.append(bench.sweep_step(rate, t))
+        for rate, r in benchstats.parse_sweep(SWEEP):
+            t = report.torture_fields(types.SimpleNamespace(results=r))
+            out.append(benchstats.sweep_step(rate, t))
         return out
 
     def test_parse_sweep(self):
-        chunks = bench.parse_sweep(SWEEP)
+        chunks = benchstats.parse_sweep(SWEEP)
         self.assertEqual([r for r, _ in chunks], [1000, 4000])
         self.assertEqual(chunks[0][1].torture['int_raised'], '40000')
         self.assertEqual(chunks[1][1].torture['lost'], '1')
-        self.assertIsNotNone(bench.results.nmistats_delta(chunks[0][1]))
-        self.assertIsNone(bench.results.nmistats_delta(chunks[1][1]))
+        self.assertIsNotNone(results.nmistats_delta(chunks[0][1]))
+        self.assertIsNone(results.nmistats_delta(chunks[1][1]))
 
     def test_steps(self):
         s1, s2 = self.steps()
@@ -170,27 +164,27 @@ class SweepTest(unittest.TestCase):
         self.assertFalse(s2['noloss'])
         self.assertIn('lost 1', s2['why'])
         self.assertIn('5 unexplained unknown', s2['why'])
-        self.assertEqual(bench.max_sustained([s1, s2]), 1000)
+        self.assertEqual(benchstats.max_sustained([s1, s2]), 1000)
 
     def test_max_sustained(self):
         def st(rate, ok, noloss=None):
             return {'rate': rate, 'ok': ok, 'noloss': ok if noloss is None else noloss}
-        self.assertIsNone(bench.max_sustained([st(250, False, True), st(1000, True)]))
-        self.assertEqual(bench.max_sustained([st(1000, True), st(250, False, True)], 'noloss'),
+        self.assertIsNone(benchstats.max_sustained([st(250, False, True), st(1000, True)]))
+        self.assertEqual(benchstats.max_sustained([st(1000, True), st(250, False, True)], 'noloss'),
                          1000)
         # A step that holds after one that did not does not count.
-        self.assertEqual(bench.max_sustained([st(250, True), st(1000, False), st(4000, True)]),
+        self.assertEqual(benchstats.max_sustained([st(250, True), st(1000, False), st(4000, True)]),
                          250)
 
     def test_step_below_rate(self):
         t = {'elapsed_ms': '10000', 'cpus': '4', 'int_raised': '100000', 'lost': '0',
              'dup': '0', 'unknown': '0', 'ipi_slow': '0'}
-        s = bench.sweep_step(16000, t)
+        s = benchstats.sweep_step(16000, t)
         self.assertFalse(s['ok'])
         self.assertFalse(s['noloss'])
         self.assertIn('reached 2500/s', s['why'])
-        self.assertTrue(bench.sweep_step(2500, t)['ok'])
-        self.assertIn('no result', bench.sweep_step(1000, {})['why'])
+        self.assertTrue(benchstats.sweep_step(2500, t)['ok'])
+        self.assertIn('no result', benchstats.sweep_step(1000, {})['why'])
 
 
 class ReportTest(unittest.TestCase):
@@ -219,12 +213,12 @@ class ReportTest(unittest.TestCase):
         }
 
     def test_summary_and_bench_line(self):
-        s = bench.summary_of(self.data())
+        s = benchreport.summary_of(self.data())
         self.assertAlmostEqual(s['entry_insn_ratio'], 103 / 109)
         self.assertEqual(s['user_entry_insn_ratio'], 1.0)
         self.assertEqual(s['max_rate_ratio'], float('inf'))
         self.assertEqual(s['max_rate_noloss_ratio'], 16.0)
-        line = bench.bench_line(s)
+        line = benchstats.bench_line(s)
         self.assertTrue(line.startswith('BENCH entry_insn_ratio=0.945 user_entry_insn_ratio=1.000 '
                                         'dispatch_insn_ratio=1.197 lost_ext_base=4 '
                                         'lost_ext_series=0 ext_p50_ms=0.070 ext_p99_ms=4.608 '
@@ -234,7 +228,7 @@ class ReportTest(unittest.TestCase):
         self.assertTrue(line.endswith(' roundtrip_insn_ratio_prod=-'), line)
 
     def test_bench_line_missing(self):
-        line = bench.bench_line(bench.summary_of({}))
+        line = benchstats.bench_line(benchreport.summary_of({}))
         keys = [kv.split('=')[0] for kv in line.split()[1:]]
         self.assertEqual(keys[:8], ['entry_insn_ratio', 'user_entry_insn_ratio',
                                     'dispatch_insn_ratio', 'lost_ext_base', 'lost_ext_series',
@@ -245,9 +239,9 @@ class ReportTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, 'results.txt'), 'w') as f:
                 f.write('LAB plan=bench\nKSYM ffffffffa0000010 nt_int_handler\nKSYM bad\n')
-            self.assertEqual(bench.module_symtab(d),
+            self.assertEqual(benchstep.module_symtab(d),
                              [(0xffffffffa0000010, 'nt_int_handler [nmi_torture]')])
-            self.assertEqual(bench.module_symtab(os.path.join(d, 'none')), [])
+            self.assertEqual(benchstep.module_symtab(os.path.join(d, 'none')), [])
 
 
 class ConfigsTest(unittest.TestCase):
@@ -273,7 +267,7 @@ class ConfigsTest(unittest.TestCase):
         return d
 
     def test_ratios(self):
-        s = bench.summary_of(self.data())
+        s = benchreport.summary_of(self.data())
         self.assertAlmostEqual(s['roundtrip_insn_ratio'], (103 + 857) / (109 + 695))
         self.assertAlmostEqual(s['roundtrip_insn_ratio_prod'], (59 + 431) / (61 + 402))
         self.assertAlmostEqual(s['entry_insn_ratio_prod'], 59 / 61)
@@ -282,23 +276,23 @@ class ConfigsTest(unittest.TestCase):
         # The test configuration's keys are the ones they always were.
         self.assertAlmostEqual(s['entry_insn_ratio'], 103 / 109)
         self.assertAlmostEqual(s['dispatch_insn_ratio'], 857 / 695)
-        self.assertEqual(bench.insn_ratios({}, {}, '_x'),
-                         {k + '_x': None for k in bench.INSN_RATIOS})
+        self.assertEqual(benchstats.insn_ratios({}, {}, '_x'),
+                         {k + '_x': None for k in benchstats.INSN_RATIOS})
 
     def test_round_trip_is_the_median_total(self):
         # The median of the totals, not the sum of the medians.
-        b = {'step': {'kernel': bench.summarize_steps([
+        b = {'step': {'kernel': benchstep.summarize_steps([
             {'context': 'kernel', 'at': 'x', 'trace': [], 'counts': c}
             for c in ({'entry': 10, 'dispatch': 100, 'total': 110, 'rep': 0, 'steps': 110},
                       {'entry': 12, 'dispatch': 90, 'total': 102, 'rep': 0, 'steps': 102},
                       {'entry': 11, 'dispatch': 95, 'total': 106, 'rep': 0, 'steps': 106})],
             [])['kernel']}}
         s = {'step': {'kernel': {'entry': 11, 'dispatch': 95, 'total': 53}}}
-        self.assertEqual(bench.get(b, 'step', 'kernel', 'total'), 106)
-        self.assertEqual(bench.insn_ratios(b, s)['roundtrip_insn_ratio'], 0.5)
+        self.assertEqual(benchstats.get(b, 'step', 'kernel', 'total'), 106)
+        self.assertEqual(benchstats.insn_ratios(b, s)['roundtrip_insn_ratio'], 0.5)
 
     def test_bench_line(self):
-        line = bench.bench_line(bench.summary_of(self.data()))
+        line = benchstats.bench_line(benchreport.summary_of(self.data()))
         kv = dict(x.split('=') for x in line.split()[1:])
         self.assertEqual(kv['roundtrip_insn_ratio'], '1.194')
         self.assertEqual(kv['roundtrip_insn_ratio_prod'], '1.058')
@@ -321,22 +315,22 @@ class ConfigsTest(unittest.TestCase):
 
     def test_prod_missing_or_failed(self):
         kv = dict(x.split('=') for x in
-                  bench.bench_line(bench.summary_of(self.data(prod=False))).split()[1:])
+                  benchstats.bench_line(benchreport.summary_of(self.data(prod=False))).split()[1:])
         self.assertEqual(kv['roundtrip_insn_ratio'], '1.194')
         self.assertEqual(kv['roundtrip_insn_ratio_prod'], '-')
         d = self.data()
         d['series-prod'] = {'step': {'error': 'no nt_cpu address'}}
         kv = dict(x.split('=') for x in
-                  bench.bench_line(bench.summary_of(d)).split()[1:])
+                  benchstats.bench_line(benchreport.summary_of(d)).split()[1:])
         self.assertEqual(kv['dispatch_insn_ratio_prod'], '-')
-        self.assertIn('series-prod step: FAILED: no nt_cpu address', bench.notes(d))
+        self.assertIn('series-prod step: FAILED: no nt_cpu address', benchreport.notes(d))
 
-    def args(self, parts=bench.PARTS):
-        return bench.types.SimpleNamespace(reps=5, torture_seconds=90, sweep_seconds=15,
+    def args(self, parts=benchstats.PARTS):
+        return types.SimpleNamespace(reps=5, torture_seconds=90, sweep_seconds=15,
                                            scale_cpus=64, part_list=list(parts))
 
     def test_table(self):
-        rows = bench.table(self.data(), self.args(['step']))
+        rows = benchreport.table(self.data(), self.args(['step']))
         text = '\n'.join(rows)
         self.assertIn('test configuration', text)
         self.assertIn('prod configuration', text)
@@ -349,7 +343,7 @@ class ConfigsTest(unittest.TestCase):
         self.assertEqual([r.split()[-2:] for r in polls], [['-', '2724'], ['-', '1811']])
         # Without prod results (an older bench.json): no prod section; the
         # full table keeps every part.
-        text = '\n'.join(bench.table(self.data(prod=False), self.args()))
+        text = '\n'.join(benchreport.table(self.data(prod=False), self.args()))
         self.assertNotIn('prod configuration', text)
         self.assertIn('External events under internal NMI load', text)
         self.assertIn('NMI backtrace (sysrq-l)', text)
@@ -362,7 +356,7 @@ class ConfigsTest(unittest.TestCase):
                                          'bzImage_mtime': '2026-12-04 15:12:15 UTC',
                                          'ko_mtime': '2026-12-04 15:14:05 UTC'}}
             with open(os.path.join(d, 'bench.json'), 'w') as f:
-                bench.json.dump(data, f)
+                json.dump(data, f)
             with open(os.devnull, 'w') as null:
                 old, sys.stdout = sys.stdout, null
                 try:
@@ -384,7 +378,7 @@ class ConfigsTest(unittest.TestCase):
         calls = []
         with tempfile.TemporaryDirectory() as d:
             build = os.path.join(d, 'build')
-            for v in bench.ALL_VARIANTS:
+            for v in benchstats.ALL_VARIANTS:
                 k = os.path.join(build, 'out-' + v)
                 os.makedirs(os.path.join(k, 'arch/x86/boot'))
                 os.makedirs(os.path.join(k, 'lib'))
@@ -396,14 +390,14 @@ class ConfigsTest(unittest.TestCase):
                 with open(os.path.join(dd, 'nmi_torture.ko')) as f:
                     calls.append('initrd ' + f.read())
                 open(os.path.join(dd, 'initramfs.cpio.gz'), 'w').close()
-            args = bench.types.SimpleNamespace(inputs=None, out=os.path.join(d, 'bench'))
+            args = types.SimpleNamespace(inputs=None, out=os.path.join(d, 'bench'))
             info = {}
             with mock.patch.object(bench, 'BUILD', build), \
-                    mock.patch.object(bench.boots, 'BUILD', build), \
+                    mock.patch.object(boots, 'BUILD', build), \
                     mock.patch.object(bench, 'make_initrd', initrd), \
                     mock.patch.object(bench, 'ensure_kernel',
                                       lambda v: calls.append('build ' + v)):
-                out = bench.prepare_inputs(args, bench.ALL_VARIANTS, info)
+                out = bench.prepare_inputs(args, benchstats.ALL_VARIANTS, info)
             self.assertEqual(calls, ['build instrument-prod', 'initrd instrument-prod',
                                      'build series-prod', 'initrd series-prod',
                                      'build instrument', 'initrd instrument',
@@ -432,21 +426,25 @@ class ConfigsTest(unittest.TestCase):
 
 
 class PlotTest(unittest.TestCase):
+    def plot(self):
+        hist = [0] * benchstats.HIST_BUCKETS
+        hist[30], hist[benchstats.hist_index(5000)] = 90, 10
+        return benchreport.plot_cdf(
+            [('BASE', (30, 90, 200), benchstats.percentile_cdf(7808, 88064, 138950)),
+             ('SERIES', (210, 50, 30), benchstats.hist_cdf(hist))], 'TITLE', 'SUB')
+
     def test_plot(self):
-        import io
-        import matplotlib.image
-        hist = [0] * bench.HIST_BUCKETS
-        hist[30], hist[bench.hist_index(5000)] = 90, 10
-        png = bench.plot_cdf([('BASE', (30, 90, 200), bench.percentile_cdf(7808, 88064, 138950)),
-                              ('SERIES', (210, 50, 30), bench.hist_cdf(hist))],
-                             'TITLE', 'SUB')
-        chunks = png_chunks(png)
-        w, h = struct.unpack('>II', chunks[0][1][:8])
-        self.assertEqual((w, h), (820, 640))
-        img = matplotlib.image.imread(io.BytesIO(png))
-        rgb = {tuple(int(round(v * 255)) for v in px[:3]) for row in img for px in row}
-        self.assertIn((210, 50, 30), rgb)       # both series are drawn
-        self.assertIn((30, 90, 200), rgb)
+        import xml.etree.ElementTree as ET
+        svg = self.plot()
+        root = ET.fromstring(svg)
+        self.assertEqual(root.tag, '{http://www.w3.org/2000/svg}svg')
+        self.assertEqual((root.get('width'), root.get('height')), ('738pt', '576pt'))  # 10.25 x 8 in
+        text = svg.decode()
+        self.assertIn('#d2321e', text)      # both series are drawn
+        self.assertIn('#1e5ac8', text)
+        for words in ('TITLE', 'SUB', 'BASE', 'SERIES', '1 - CDF'):
+            self.assertIn('>%s<' % words, text)
+        self.assertEqual(svg, self.plot())  # no date, no random ids
 
 
 if __name__ == '__main__':

@@ -32,6 +32,27 @@ class TestKtapLine(unittest.TestCase):
         self.assertEqual(t.rows, [])
 
 
+class TestLater(unittest.TestCase):
+    def test_replayed_in_order(self):
+        later = tally.Later()
+        later.say('      w1: 3 objects')
+        later.add('PASS', 'w1:wide', '3 objects')
+        later.add('FAIL', 'docs:sphinx', '1 warning')
+        with self.assertRaises(ValueError):
+            later.add('OK', 'x')
+        self.assertEqual(len(later.rows), 2)
+        t = tally.Tally()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            t.add('PASS', 'bisect:1')
+            later.replay(t)
+        self.assertEqual(out.getvalue().splitlines(), [
+            'KTAP version 1', 'ok 1 bisect:1', '      w1: 3 objects', 'ok 2 w1:wide # 3 objects',
+            'not ok 3 docs:sphinx # 1 warning'])
+        self.assertEqual((t.passed(), t.failed()), (2, 1))
+        self.assertEqual(later.rows, [])
+
+
 ROWS = [('PASS', 'lab:TestPollStorms', ''), ('FAIL', 'torture:lost', '3 of 250000 lost'),
         ('XFAIL', 'ksft:sigreturn_64', 'fails the same way on the base'),
         ('PASS', 'bisect:7', 'x86/nmi: Add NMI_EXTERNAL handlers'),

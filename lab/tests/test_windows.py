@@ -6,7 +6,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import windows as W  # noqa: E402
+import gdbstub  # noqa: E402
+import kcode  # noqa: E402
+import scenario  # noqa: E402
 
 # objdump -d --no-show-raw-insn of asm_exc_nmi from a series build (static
 # code, before the boot-time alternatives patching).
@@ -207,12 +209,12 @@ SYMS = {
 
 
 def layout():
-    return W.Layout(W.parse_objdump(ASM_EXC_NMI, START, END), SYMS)
+    return kcode.Layout(kcode.parse_objdump(ASM_EXC_NMI, START, END), SYMS)
 
 
 class ParseTest(unittest.TestCase):
     def test_nm(self):
-        syms = W.parse_nm('ffffffff814013c0 00000000000001ec T asm_exc_nmi\n'
+        syms = kcode.parse_nm('ffffffff814013c0 00000000000001ec T asm_exc_nmi\n'
                           '000000000001b180 d nmi_stats\n'
                           '                 U undefined_thing\n'
                           'ffffffff814013c0 T asm_exc_nmi\n')
@@ -221,7 +223,7 @@ class ParseTest(unittest.TestCase):
         self.assertNotIn('undefined_thing', syms)
 
     def test_objdump_vmlinux(self):
-        insns = W.parse_objdump(ASM_EXC_NMI, START, END)
+        insns = kcode.parse_objdump(ASM_EXC_NMI, START, END)
         self.assertEqual(insns[0].addr, START)
         self.assertEqual(insns[0].mnem, 'nop')
         self.assertEqual(insns[-1].addr, 0xffffffff814015aa)
@@ -242,7 +244,7 @@ class ParseTest(unittest.TestCase):
                 'ffffffff814013c4:\tje     0xffffffff81401479\n'
                 'ffffffff814013c6:\tcall   0xffffffff81383024\n'
                 'ffffffff814013cb:\tiretq\n')
-        insns = W.parse_objdump(text, START, START + 0xd)
+        insns = kcode.parse_objdump(text, START, START + 0xd)
         self.assertEqual([i.size for i in insns], [3, 1, 2, 5, 2])
         self.assertEqual(insns[2].target, 0xffffffff81401479)
         self.assertTrue(insns[2].is_jcc())
@@ -253,13 +255,13 @@ class ParseTest(unittest.TestCase):
         text = ('ffffffff81401496:\t48 81 7c 24 08 aa 15 \tcmpq   $0xffffffff814015aa,0x8(%rsp)\n'
                 'ffffffff8140149d:\t40 81 \n'
                 'ffffffff8140149f:\t75 20                \tjne    ffffffff814014c1 <x+0x1>\n')
-        insns = W.parse_objdump(text)
+        insns = kcode.parse_objdump(text)
         self.assertEqual([i.addr for i in insns], [0xffffffff81401496, 0xffffffff8140149f])
         self.assertEqual(insns[1].target, 0xffffffff814014c1)
 
     def test_indirect_jump_has_no_target(self):
-        self.assertIsNone(W.Insn(1, 'jmp    *%rax').target)
-        self.assertIsNone(W.Insn(1, 'call   *0x10(%rip)').target)
+        self.assertIsNone(kcode.Insn(1, 'jmp    *%rax').target)
+        self.assertIsNone(kcode.Insn(1, 'call   *0x10(%rip)').target)
 
 
 class LayoutTest(unittest.TestCase):
@@ -315,14 +317,14 @@ class LayoutTest(unittest.TestCase):
     def test_not_the_reworked_entry(self):
         syms = dict(SYMS)
         del syms['nmi_final_iret']
-        with self.assertRaises(W.LabError):
-            W.Layout(W.parse_objdump(ASM_EXC_NMI, START, END), syms)
+        with self.assertRaises(gdbstub.LabError):
+            kcode.Layout(kcode.parse_objdump(ASM_EXC_NMI, START, END), syms)
 
     def test_reachable_small(self):
-        insns = W.parse_objdump('1000:\tje     1004\n1002:\tjmp    1006\n'
+        insns = kcode.parse_objdump('1000:\tje     1004\n1002:\tjmp    1006\n'
                                 '1004:\tnop\n1005:\tiretq\n1006:\tcall   1000\n'
                                 '100b:\tud2\n100d:\tnop\n', 0x1000, 0x100e)
-        self.assertEqual(W.reachable(insns, [0x1000]),
+        self.assertEqual(kcode.reachable(insns, [0x1000]),
                          {0x1000, 0x1002, 0x1004, 0x1005, 0x1006, 0x100b})
 
 
@@ -332,47 +334,47 @@ class ExpectTest(unittest.TestCase):
 
     def test_kernel(self):
         L = self.L
-        e = W.expect_for('kernel', START, L, knob=1, masked=True)
+        e = scenario.expect_for('kernel', START, L, knob=1, masked=True)
         self.assertEqual((e.effect, e.deliveries), ('latched', [L.label1]))
         self.assertEqual(e.d, {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0})
-        e = W.expect_for('kernel', START, L, knob=0, masked=True)
+        e = scenario.expect_for('kernel', START, L, knob=0, masked=True)
         self.assertEqual((e.deliveries, e.d['nested']), (['kernel-ctx'], 0))
-        e = W.expect_for('kernel', L.final, L, knob=1, masked=False)
+        e = scenario.expect_for('kernel', L.final, L, knob=1, masked=False)
         self.assertEqual((e.effect, e.deliveries, e.redirect), ('nested', ['here'], True))
 
     def test_repeat(self):
         L = self.L
-        e = W.expect_for('repeat', L.nmi_repeat, L, 1, False)
+        e = scenario.expect_for('repeat', L.nmi_repeat, L, 1, False)
         self.assertEqual((e.effect, e.redirect), ('ignored', False))
         self.assertEqual(e.d, {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0})
-        e = W.expect_for('repeat', L.nmi_repeat_end, L, 1, False)
+        e = scenario.expect_for('repeat', L.nmi_repeat_end, L, 1, False)
         self.assertEqual(e.effect, 'nested')
         self.assertEqual(e.d, {'nmi': 3, 'nested': 2, 'repeats': 2, 'latched': 0})
 
     def test_nested_variants(self):
         L = self.L
-        self.assertEqual(W.expect_for('nested', START, L, 1, True).deliveries,
+        self.assertEqual(scenario.expect_for('nested', START, L, 1, True).deliveries,
                          ['here', L.label1])
-        self.assertEqual(W.expect_for('nested-final', START, L, 1, True).deliveries,
+        self.assertEqual(scenario.expect_for('nested-final', START, L, 1, True).deliveries,
                          ['here', L.final])
-        e = W.expect_for('nested-repeat', START, L, 1, True)
+        e = scenario.expect_for('nested-repeat', START, L, 1, True)
         self.assertEqual(e.deliveries, ['here', 'here', L.nmi_repeat])
         self.assertEqual(e.d['nested'], 1)
 
     def test_user(self):
         L = self.L
-        self.assertEqual(W.expect_for('user', START, L, 1, True).d,
+        self.assertEqual(scenario.expect_for('user', START, L, 1, True).d,
                          {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 0})
-        e = W.expect_for('user-hz', START, L, 1, True)
+        e = scenario.expect_for('user-hz', START, L, 1, True)
         self.assertEqual((e.effect, e.deliveries, e.d['latched']),
                          ('c-latch', ['kernel-outside'], 1))
-        e = W.expect_for('user-hz', START + 0xb4, L, 1, False)
+        e = scenario.expect_for('user-hz', START + 0xb4, L, 1, False)
         self.assertEqual((e.effect, e.d['latched']), ('first', 0))
-        self.assertEqual(W.expect_for('user-pf', 0, L, 1, False).deliveries, ['here'])
+        self.assertEqual(scenario.expect_for('user-pf', 0, L, 1, False).deliveries, ['here'])
 
     def test_unknown_variant(self):
         with self.assertRaises(ValueError):
-            W.expect_for('nope', START, self.L, 1, True)
+            scenario.expect_for('nope', START, self.L, 1, True)
 
 
 def fmt(a):
@@ -390,59 +392,59 @@ class JudgeTest(unittest.TestCase):
 
     def test_nested_ok(self):
         L = self.L
-        e = W.expect_for('kernel', L.final, L, 1, False)
+        e = scenario.expect_for('kernel', L.final, L, 1, False)
         o = self.obs([L.final], {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}, [L.final])
-        self.assertEqual(W.judge(e, o, self.ctx), [])
+        self.assertEqual(scenario.judge(e, o, self.ctx), [])
 
     def test_latched_ok_and_wrong_place(self):
         L = self.L
-        e = W.expect_for('kernel', START, L, 1, True)
+        e = scenario.expect_for('kernel', START, L, 1, True)
         d = {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}
-        self.assertEqual(W.judge(e, self.obs([L.label1], d, [START]), self.ctx), [])
-        r = W.judge(e, self.obs([START + 0x3], d, [START]), self.ctx)
+        self.assertEqual(scenario.judge(e, self.obs([L.label1], d, [START]), self.ctx), [])
+        r = scenario.judge(e, self.obs([START + 0x3], d, [START]), self.ctx)
         self.assertEqual(len(r), 1)
         self.assertIn('taken at', r[0])
 
     def test_lost_and_extra(self):
         L = self.L
-        e = W.expect_for('kernel', L.final, L, 1, False)
-        r = W.judge(e, self.obs([], {'nmi': 1, 'nested': 0, 'repeats': 0, 'latched': 0},
+        e = scenario.expect_for('kernel', L.final, L, 1, False)
+        r = scenario.judge(e, self.obs([], {'nmi': 1, 'nested': 0, 'repeats': 0, 'latched': 0},
                                 [L.final]), self.ctx)
         self.assertTrue(any('0 NMI deliveries' in x for x in r))
         self.assertTrue(any(x.startswith('nmi +1, expected +2') for x in r))
-        r = W.judge(e, self.obs([L.final, L.final],
+        r = scenario.judge(e, self.obs([L.final, L.final],
                                 {'nmi': 3, 'nested': 2, 'repeats': 2, 'latched': 0},
                                 [L.final]), self.ctx)
         self.assertTrue(any('2 NMI deliveries' in x for x in r))
 
     def test_problems_are_reasons(self):
         L = self.L
-        e = W.expect_for('kernel', L.final, L, 1, False)
+        e = scenario.expect_for('kernel', L.final, L, 1, False)
         o = self.obs([L.final], {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}, [L.final],
                      problems=['registers after the nested NMI returned: rax 0x1 -> 0x2'])
-        self.assertEqual(W.judge(e, o, self.ctx),
+        self.assertEqual(scenario.judge(e, o, self.ctx),
                          ['registers after the nested NMI returned: rax 0x1 -> 0x2'])
 
     def test_delivery_kinds(self):
         c = dict(self.ctx, here=0x1234)
-        self.assertTrue(W.delivery_matches('here', {'rip': 0x1234, 'cs': 0x10}, c))
-        self.assertFalse(W.delivery_matches('here', {'rip': 0x1234, 'cs': 0x33}, c))
-        self.assertTrue(W.delivery_matches('user-ctx', {'rip': c['outer_rip'], 'cs': 0x33}, c))
-        self.assertTrue(W.delivery_matches('kernel-ctx', {'rip': c['outer_rip'], 'cs': 0x10},
+        self.assertTrue(scenario.delivery_matches('here', {'rip': 0x1234, 'cs': 0x10}, c))
+        self.assertFalse(scenario.delivery_matches('here', {'rip': 0x1234, 'cs': 0x33}, c))
+        self.assertTrue(scenario.delivery_matches('user-ctx', {'rip': c['outer_rip'], 'cs': 0x33}, c))
+        self.assertTrue(scenario.delivery_matches('kernel-ctx', {'rip': c['outer_rip'], 'cs': 0x10},
                                            c))
-        self.assertTrue(W.delivery_matches('kernel-outside',
+        self.assertTrue(scenario.delivery_matches('kernel-outside',
                                            {'rip': 0xffffffffa0013000, 'cs': 0x10}, c))
-        self.assertFalse(W.delivery_matches('kernel-outside', {'rip': START + 4, 'cs': 0x10},
+        self.assertFalse(scenario.delivery_matches('kernel-outside', {'rip': START + 4, 'cs': 0x10},
                                             c))
-        self.assertTrue(W.delivery_matches(START, {'rip': START, 'cs': 0x10}, c))
+        self.assertTrue(scenario.delivery_matches(START, {'rip': START, 'cs': 0x10}, c))
 
 
 class SampleTest(unittest.TestCase):
     def test_deterministic_spread(self):
         L = layout()
         cl = [(a, L.region(a)) for a in L.addresses() if a in L.live]
-        s1 = W.sample_addresses(cl, 12)
-        self.assertEqual(s1, W.sample_addresses(cl, 12))
+        s1 = scenario.sample_addresses(cl, 12)
+        self.assertEqual(s1, scenario.sample_addresses(cl, 12))
         self.assertEqual(len(s1), 12)
         self.assertEqual(s1, sorted(s1))
         regions = {L.region(a) for a in s1}
@@ -452,13 +454,13 @@ class SampleTest(unittest.TestCase):
 
     def test_small_and_large(self):
         cl = [(i, 'a' if i < 5 else 'b') for i in range(8)]
-        self.assertEqual(W.sample_addresses(cl, 0), [])
-        self.assertEqual(W.sample_addresses(cl, 2), [0, 5])
-        self.assertEqual(W.sample_addresses(cl, 100), list(range(8)))
+        self.assertEqual(scenario.sample_addresses(cl, 0), [])
+        self.assertEqual(scenario.sample_addresses(cl, 2), [0, 5])
+        self.assertEqual(scenario.sample_addresses(cl, 100), list(range(8)))
 
     def test_ends_first(self):
         cl = [(i, 'a') for i in range(9)]
-        self.assertEqual(W.sample_addresses(cl, 3), [0, 4, 8])
+        self.assertEqual(scenario.sample_addresses(cl, 3), [0, 4, 8])
 
 
 class ProtocolTest(unittest.TestCase):
@@ -471,22 +473,22 @@ class ProtocolTest(unittest.TestCase):
            '<reg name="cr2" bitsize="64" type="int64"/></feature>')
 
     def test_regs_xml(self):
-        regs = W.parse_regs_xml([self.XML])
+        regs = gdbstub.parse_regs_xml([self.XML])
         self.assertEqual(regs, [('rax', 64), ('rip', 64), ('eflags', 32), ('st0', 80),
                                 ('cr2', 64)])
 
     def test_decode_g(self):
-        regs = W.parse_regs_xml([self.XML])
+        regs = gdbstub.parse_regs_xml([self.XML])
         data = ((1).to_bytes(8, 'little') + (0xffffffff814013c0).to_bytes(8, 'little') +
                 (0x246).to_bytes(4, 'little') + bytes(10) + (0xdead).to_bytes(8, 'little'))
-        g = W.decode_g(data.hex(), regs)
+        g = gdbstub.decode_g(data.hex(), regs)
         self.assertEqual(g, {'rax': 1, 'rip': START, 'eflags': 0x246, 'cr2': 0xdead})
 
     def test_stop(self):
-        self.assertEqual(W.parse_stop('T05thread:p01.01;'), ('signal', 5))
-        self.assertEqual(W.parse_stop('S02'), ('signal', 2))
-        self.assertEqual(W.parse_stop('W00'), ('exited', 0))
-        self.assertEqual(W.parse_stop('OK')[0], 'other')
+        self.assertEqual(gdbstub.parse_stop('T05thread:p01.01;'), ('signal', 5))
+        self.assertEqual(gdbstub.parse_stop('S02'), ('signal', 2))
+        self.assertEqual(gdbstub.parse_stop('W00'), ('exited', 0))
+        self.assertEqual(gdbstub.parse_stop('OK')[0], 'other')
 
 
 # The same code as the running kernel has it after the alternatives
@@ -514,7 +516,7 @@ def live_text(stuff=False):
 
 
 def live_layout(stuff=False):
-    return W.Layout(W.parse_objdump(live_text(stuff), START, END), SYMS)
+    return kcode.Layout(kcode.parse_objdump(live_text(stuff), START, END), SYMS)
 
 
 KERNEL_IBRS = 7 * 32 + 12
@@ -523,7 +525,7 @@ PTI = 7 * 32 + 11
 
 
 def alt(addr, length, feature, repl_len, flags=0):
-    return W.AltSite(addr, length, feature, flags, 0xffffffff81dceb00, repl_len)
+    return kcode.AltSite(addr, length, feature, flags, 0xffffffff81dceb00, repl_len)
 
 
 # The alternative sites of the fixture (from .altinstructions of that build).
@@ -538,16 +540,16 @@ class AltTest(unittest.TestCase):
     def test_parse_altinstructions(self):
         base = 0xffffffff81dca4c8
         # instr at base + 0 - 0x989108, repl at base + 4 + 0x4640
-        blob = W.ALT_INSTR.pack(-0x989108, 0x4640, KERNEL_IBRS, 2, 0) + \
-            W.ALT_INSTR.pack(-0x989108, 0x4640, PCID | (W.ALT_FLAG_NOT << 16), 5, 5) + b'\0'
-        s = W.parse_altinstructions(blob, base)
+        blob = kcode.ALT_INSTR.pack(-0x989108, 0x4640, KERNEL_IBRS, 2, 0) + \
+            kcode.ALT_INSTR.pack(-0x989108, 0x4640, PCID | (kcode.ALT_FLAG_NOT << 16), 5, 5) + b'\0'
+        s = kcode.parse_altinstructions(blob, base)
         self.assertEqual(len(s), 2)
         self.assertEqual((s[0].addr, s[0].len, s[0].feature, s[0].flags, s[0].repl_len),
                          (base - 0x989108, 2, KERNEL_IBRS, 0, 0))
         self.assertEqual(s[0].repl, base + 4 + 0x4640)
         self.assertEqual(s[0].end, base - 0x989106)
         self.assertEqual((s[1].addr, s[1].feature, s[1].flags),
-                         (base + 14 - 0x989108, PCID, W.ALT_FLAG_NOT))
+                         (base + 14 - 0x989108, PCID, kcode.ALT_FLAG_NOT))
 
     def test_elf_sections(self):
         import struct
@@ -561,41 +563,41 @@ class AltTest(unittest.TestCase):
         struct.pack_into('<HHH', hdr, 0x3a, 64, len(sh), 3)
         data = bytes(hdr) + names + b''.join(
             struct.pack('<IIQQQQ', *x) + bytes(24) for x in sh)
-        secs = W.elf_sections(data)
+        secs = kcode.elf_sections(data)
         self.assertEqual(secs['.altinstructions'], (0xffffffff81dca4c8, 0x2000, 0x1c))
         self.assertEqual(secs['.text'][0], 0xffffffff81000000)
-        with self.assertRaises(W.LabError):
-            W.elf_sections(b'\x7fELF\x01' + bytes(100))
+        with self.assertRaises(gdbstub.LabError):
+            kcode.elf_sections(b'\x7fELF\x01' + bytes(100))
 
     def test_feature_gates(self):
-        insns = W.parse_objdump(ASM_EXC_NMI, START, END)
-        gates = {(s.addr, t) for s, t in W.feature_gates(SITES, insns)}
+        insns = kcode.parse_objdump(ASM_EXC_NMI, START, END)
+        gates = {(s.addr, t) for s, t in kcode.feature_gates(SITES, insns)}
         self.assertEqual(gates, {(START + 0x16, START + 0x2a), (START + 0x80, START + 0x97),
                                  (0xffffffff8140153b, 0xffffffff8140154d),
                                  (0xffffffff8140154d, 0xffffffff81401576),
                                  (0xffffffff81401556, 0xffffffff81401572),
                                  (0xffffffff81401576, 0xffffffff8140157f)})
         # ALT_NOT, or a replacement with code: not a gate.
-        self.assertEqual(W.feature_gates([alt(START + 0x80, 2, KERNEL_IBRS, 0, flags=1),
+        self.assertEqual(kcode.feature_gates([alt(START + 0x80, 2, KERNEL_IBRS, 0, flags=1),
                                           alt(START + 0x80, 2, KERNEL_IBRS, 2)], insns), [])
 
     def test_call_thunk(self):
         # retbleed=stuff: the user path calls exc_nmi's accounting thunk.
         text = ASM_EXC_NMI.replace('ffffffff8140146f:\tcall   ffffffff81383024 <exc_nmi>',
                                    'ffffffff8140146f:\tcall   ffffffff8138301b')
-        L = W.Layout(W.parse_objdump(text, START, END), SYMS)
+        L = kcode.Layout(kcode.parse_objdump(text, START, END), SYMS)
         self.assertEqual(L.call_exc_nmi_user, START + 0xaf)
         text = ASM_EXC_NMI.replace('ffffffff8140146f:\tcall   ffffffff81383024 <exc_nmi>',
                                    'ffffffff8140146f:\tcall   ffffffff81383000')
-        self.assertIsNone(W.Layout(W.parse_objdump(text, START, END), SYMS).call_exc_nmi_user)
+        self.assertIsNone(kcode.Layout(kcode.parse_objdump(text, START, END), SYMS).call_exc_nmi_user)
 
 
 class ExclusionTest(unittest.TestCase):
     UNREACHABLE = {KERNEL_IBRS: 'no IBRS', PCID: 'no PCID'}
 
     def setUp(self):
-        self.insns = W.parse_objdump(ASM_EXC_NMI, START, END)
-        self.gates = W.feature_gates(SITES, self.insns)
+        self.insns = kcode.parse_objdump(ASM_EXC_NMI, START, END)
+        self.gates = kcode.feature_gates(SITES, self.insns)
 
     def run_ex(self, layouts, unreachable=None):
         dead = set()
@@ -603,21 +605,21 @@ class ExclusionTest(unittest.TestCase):
             dead |= set(L.addresses())
         for L in layouts:
             dead -= L.live
-        ex = W.exclusions(dead, layouts, self.gates,
+        ex = kcode.exclusions(dead, layouts, self.gates,
                           self.UNREACHABLE if unreachable is None else unreachable, hex)
         return dead, ex
 
     def test_padding(self):
         L = live_layout()
-        self.assertEqual(W.padding_of(L, 0xffffffff8140145f).addr, 0xffffffff8140145d)
-        self.assertEqual(W.padding_of(L, 0xffffffff8140146b).addr, 0xffffffff8140145d)
-        self.assertIsNone(W.padding_of(L, 0xffffffff8140145d))       # the jmp itself
-        self.assertIsNone(W.padding_of(L, START + 0x82))             # IBRS code, not int3
+        self.assertEqual(kcode.padding_of(L, 0xffffffff8140145f).addr, 0xffffffff8140145d)
+        self.assertEqual(kcode.padding_of(L, 0xffffffff8140146b).addr, 0xffffffff8140145d)
+        self.assertIsNone(kcode.padding_of(L, 0xffffffff8140145d))       # the jmp itself
+        self.assertIsNone(kcode.padding_of(L, START + 0x82))             # IBRS code, not int3
         # int3 that the jump before it does not skip is not padding
-        insns = W.parse_objdump('1000:\tjmp    1002\n1002:\tint3\n1003:\tnop\n', 0x1000, 0x1004)
+        insns = kcode.parse_objdump('1000:\tjmp    1002\n1002:\tint3\n1003:\tnop\n', 0x1000, 0x1004)
         lay = type('L', (), {})()
         lay.insns, lay.by_addr = insns, {i.addr: i for i in insns}
-        self.assertIsNone(W.padding_of(lay, 0x1002))
+        self.assertIsNone(kcode.padding_of(lay, 0x1002))
 
     def test_default_boots(self):
         dead, ex = self.run_ex([live_layout()])
@@ -656,9 +658,9 @@ class ExclusionTest(unittest.TestCase):
         L = live_layout()
         text = live_text().replace('ffffffff81401440:\tjmp    ffffffff81401457 '
                                    '<asm_exc_nmi+0x97>', 'ffffffff81401440:\txchg   %ax,%ax')
-        L2 = W.Layout(W.parse_objdump(text, START, END), SYMS)
+        L2 = kcode.Layout(kcode.parse_objdump(text, START, END), SYMS)
         self.assertIn(START + 0x82, L2.live)
-        ex = W.exclusions({START + 0x82}, [L, L2], self.gates, self.UNREACHABLE, hex)
+        ex = kcode.exclusions({START + 0x82}, [L, L2], self.gates, self.UNREACHABLE, hex)
         self.assertEqual(ex, {})
 
     def test_unreachable_features(self):
@@ -667,17 +669,17 @@ class ExclusionTest(unittest.TestCase):
             return {p: p == 'pcid' and self.pcid for p in props}, [
                 "TCG doesn't support requested feature: CPUID.07H:EDX.spec-ctrl [bit 26]"]
         self.pcid = False
-        out, notes = W.unreachable_features('max,-smap', probe)
+        out, notes = kcode.unreachable_features('max,-smap', probe)
         self.assertEqual(set(out), {KERNEL_IBRS, PCID})
         self.assertTrue(any('spec-ctrl=off ibrs=off' in n and 'bit 26' in n for n in notes))
         self.pcid = True
-        out, notes = W.unreachable_features('max,-smap', probe)
+        out, notes = kcode.unreachable_features('max,-smap', probe)
         self.assertEqual(set(out), {KERNEL_IBRS})
         self.assertTrue(any(n.startswith('QEMU offers pcid') for n in notes))
 
         def broken(cpu, props):
             raise OSError('no qemu')
-        out, notes = W.unreachable_features('max', broken)
+        out, notes = kcode.unreachable_features('max', broken)
         self.assertEqual(out, {})
         self.assertIn('probe failed', notes[0])
 
@@ -692,12 +694,12 @@ class SummaryTest(unittest.TestCase):
         res = [self.rec('kernel', 1), self.rec('kernel', 2), self.rec('kernel', 3, False),
                self.rec('user', 4), self.rec('user', 5), self.rec('kernel-int3', 9),
                {'variant': 'hazard', 'addr': None, 'ok': False}]
-        rows = W.variant_summary(vstats, res)
+        rows = scenario.variant_summary(vstats, res)
         self.assertEqual(rows, [('kernel', 3, 3, 1, 3), ('user', 2, 2, 0, 5),
                                 ('kernel-int3', 1, 1, 0, 1), ('hazard', 0, 0, 1, 0)])
-        req = W.required_summary(rows, ['kernel', 'user', 'kernel-int3', 'kernel-pf',
+        req = scenario.required_summary(rows, ['kernel', 'user', 'kernel-int3', 'kernel-pf',
                                         'user-int3'])
-        self.assertEqual([q[0] for q in req], [w for w, _ in W.REQUIRED])
+        self.assertEqual([q[0] for q in req], [w for w, _ in scenario.REQUIRED])
         kern, user, int3, pf = req
         self.assertEqual(kern[1:], (['kernel'], 3, 3, 1, False))     # a failure
         self.assertEqual(user[1:], (['user'], 2, 2, 0, True))
@@ -706,33 +708,33 @@ class SummaryTest(unittest.TestCase):
 
     def test_complete_and_uncovered(self):
         rows = [('kernel', 2, 3, 0, 3), ('kernel-gap/pti', 4, 4, 0, 4)]
-        req = W.required_summary(rows, ['kernel', 'kernel-gap/pti'])
+        req = scenario.required_summary(rows, ['kernel', 'kernel-gap/pti'])
         self.assertEqual(req[0][1:], (['kernel', 'kernel-gap/pti'], 6, 7, 0, False))
         rows[0] = ('kernel', 3, 3, 0, 3)
-        self.assertTrue(W.required_summary(rows, ['kernel', 'kernel-gap/pti'])[0][5])
+        self.assertTrue(scenario.required_summary(rows, ['kernel', 'kernel-gap/pti'])[0][5])
         # a variant whose trace failed has nothing to cover: incomplete
-        self.assertFalse(W.required_summary([('kernel', 0, 0, 1, 0)], ['kernel'])[0][5])
+        self.assertFalse(scenario.required_summary([('kernel', 0, 0, 1, 0)], ['kernel'])[0][5])
 
 
 class MiscTest(unittest.TestCase):
     def test_symbolize(self):
         tab = sorted([(START, 'asm_exc_nmi'), (0xffffffff814014e8, 'nmi_repeat')])
-        self.assertEqual(W.symbolize(START, tab), 'asm_exc_nmi')
-        self.assertEqual(W.symbolize(START + 0xb9, tab), 'asm_exc_nmi+0xb9')
-        self.assertEqual(W.symbolize(0xffffffff814014f1, tab), 'nmi_repeat+0x9')
-        self.assertEqual(W.symbolize(0x401000, tab), '0x401000')
+        self.assertEqual(kcode.symbolize(START, tab), 'asm_exc_nmi')
+        self.assertEqual(kcode.symbolize(START + 0xb9, tab), 'asm_exc_nmi+0xb9')
+        self.assertEqual(kcode.symbolize(0xffffffff814014f1, tab), 'nmi_repeat+0x9')
+        self.assertEqual(kcode.symbolize(0x401000, tab), '0x401000')
 
     def test_regs_diff(self):
         a = {'rax': 1, 'rbx': 2, 'cr2': 3}
         b = {'rax': 1, 'rbx': 5, 'cr2': 3}
-        self.assertEqual(W.regs_diff(a, b, ('rax', 'rbx', 'cr2', 'rcx')), ['rbx 0x2 -> 0x5'])
+        self.assertEqual(gdbstub.regs_diff(a, b, ('rax', 'rbx', 'cr2', 'rcx')), ['rbx 0x2 -> 0x5'])
 
     def test_frame(self):
-        self.assertEqual(W.frame([1, 0x10, 0x2, 0x3, 0x18]),
+        self.assertEqual(gdbstub.frame([1, 0x10, 0x2, 0x3, 0x18]),
                          {'rip': 1, 'cs': 0x10, 'rflags': 2, 'rsp': 3, 'ss': 0x18})
 
     def test_problem_list(self):
-        p = W.ProblemList()
+        p = scenario.ProblemList()
         for i in range(30):
             p.append('same')
             p.append('m%d' % i)
@@ -748,14 +750,14 @@ class NmiCountOffsetTest(unittest.TestCase):
     PLAIN = "ffffffff813cc197:\tincl   %gs:0x7ec60da6(%rip)        # 2cf40 <irq_stat>\n"
 
     def test_offset_follows_the_layout(self):
-        self.assertEqual(W.nmi_count_offset(self.KVM_INTEL), 4)
-        self.assertEqual(W.nmi_count_offset(self.PLAIN), 0)
+        self.assertEqual(kcode.nmi_count_offset(self.KVM_INTEL), 4)
+        self.assertEqual(kcode.nmi_count_offset(self.PLAIN), 0)
 
     def test_none_or_ambiguous_is_an_error(self):
-        with self.assertRaises(W.LabError):
-            W.nmi_count_offset("ffffffff813cc197:\tincl   %gs:0x10(%rip)  # 1b1a0 <nmi_stats>\n")
-        with self.assertRaises(W.LabError):
-            W.nmi_count_offset(self.KVM_INTEL + self.PLAIN)
+        with self.assertRaises(gdbstub.LabError):
+            kcode.nmi_count_offset("ffffffff813cc197:\tincl   %gs:0x10(%rip)  # 1b1a0 <nmi_stats>\n")
+        with self.assertRaises(gdbstub.LabError):
+            kcode.nmi_count_offset(self.KVM_INTEL + self.PLAIN)
 
 
 if __name__ == '__main__':
