@@ -10,6 +10,7 @@ import re
 
 import report
 import results
+from tally import summary_line
 
 
 VARIANTS = ('instrument', 'series')
@@ -293,7 +294,7 @@ def bench_line(s):
         if v == float('inf'):
             return 'inf'
         return spec % v
-    return 'BENCH ' + ' '.join('%s=%s' % (k, val(v, spec)) for k, v, spec in keys)
+    return summary_line('BENCH', [(k, val(v, spec)) for k, v, spec in keys])
 
 
 def get(d, *path):

@@ -51,7 +51,7 @@ import results
 import scan
 import series_check
 import timing
-from tally import Tally  # noqa: F401 (check.Tally: the rows of every part)
+from tally import Tally, parse_summary  # noqa: F401 (check.Tally: the rows of every part)
 
 PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
          'hpet', 'kvm')
@@ -178,8 +178,15 @@ def part_model(t):
     r = subprocess.run(['bash', script], capture_output=True, text=True)
     last = (r.stdout.strip().splitlines() or [''])[-1]
     print('      ' + last)
-    ok = r.returncode == 0 and re.search(r'errors=0 ', last)
-    t.add('PASS' if ok else 'FAIL', 'model', '' if ok else last or r.stderr.strip()[-200:])
+    t.add('PASS' if r.returncode == 0 and model_ok(last) else 'FAIL', 'model',
+          '' if r.returncode == 0 and model_ok(last) else last or r.stderr.strip()[-200:])
+
+
+def model_ok(line):
+    """The MODEL line: no error in any model, every mutant killed."""
+    kv = (parse_summary(line, 'MODEL') or (None, {}))[1]
+    killed, _, mutants = kv.get('mutants_killed', '').partition('/')
+    return kv.get('errors') == '0' and killed.isdigit() and killed == mutants
 
 
 def exit_note(directive):
@@ -467,10 +474,11 @@ def part_windows(t):
     out = os.path.join(boots.BUILD, 'runs', 'windows-sample')
     r = subprocess.run([sys.executable, os.path.join(boots.LAB, 'windows.py'), '--sample', '12',
                         '--out', out], capture_output=True, text=True)
-    line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.startswith('WINDOWS ')),
+    line = next((ln for ln in reversed(r.stdout.splitlines()) if parse_summary(ln, 'WINDOWS')),
                 '')
     print('      ' + (line or 'no WINDOWS line'))
-    ok = r.returncode == 0 and re.search(r' failures=0\b', line)
+    kv = (parse_summary(line, 'WINDOWS') or (None, {}))[1]
+    ok = r.returncode == 0 and kv.get('failures') == '0' and kv.get('covered', '0') != '0'
     t.add('PASS' if ok else 'FAIL', 'windows:sample',
           '' if ok else (line or r.stderr.strip()[-200:]))
 

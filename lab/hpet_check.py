@@ -61,7 +61,7 @@ import threading
 import time
 
 import boots
-from tally import Later, Tally
+from tally import Later, Tally, summary_line
 import report
 import scan
 import vm
@@ -401,12 +401,12 @@ def soak(t, secs):
     n = report.torture_console_failures(b)
     row(n == 0 and b.completed(), 'hpet-soak:console',
         '%d findings%s' % (n, (': ' + report.first_finding(b)) if n else ''))
-    return ('HPETSOAK secs=%d elapsed=%.0f hpet_nmis=%s hpet_fires=%s periods=%.1f '
-            'torture_raised=%s torture_lost=%s lockups=%d verdict=%s boot_s=%.0f' % (
-                secs, elapsed, d_nmis, d_fires, want, tt.get('raised', '-'),
-                tt.get('lost', '-'), len(lockups),
-                'PASS' if all(verdicts) else 'FAIL',
-                time.monotonic() - start))
+    return summary_line('HPETSOAK', [
+        ('secs', secs), ('elapsed', '%.0f' % elapsed), ('hpet_nmis', d_nmis),
+        ('hpet_fires', d_fires), ('periods', '%.1f' % want), ('torture_raised', tt.get('raised')),
+        ('torture_lost', tt.get('lost')), ('lockups', len(lockups)),
+        ('verdict', 'PASS' if all(verdicts) else 'FAIL'),
+        ('boot_s', '%.0f' % (time.monotonic() - start))])
 
 
 def run(t, args=None):

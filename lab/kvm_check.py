@@ -55,7 +55,7 @@ import time
 LAB = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, LAB)
 
-from tally import Tally  # noqa: E402
+from tally import Tally, summary_line  # noqa: E402
 import boots      # noqa: E402
 import report   # noqa: E402
 import results  # noqa: E402
@@ -366,7 +366,8 @@ def run(t, args=None, variant=None):
     nmi_rate = getattr(args, 'nmi_rate', None) or NMI_RATE
     every = bool(getattr(args, 'all', False))
     if not build(t, variant):
-        line = 'KVMSFT ran=0 passed=0 failed=0 skipped=0 nmis=0 verdict=FAIL'
+        line = summary_line('KVMSFT', [('ran', 0), ('passed', 0), ('failed', 0), ('skipped', 0),
+                                       ('nmis', 0), ('verdict', 'FAIL')])
         print(line)
         return line
     tests = TESTS + (sorted(LEFT_OUT) if every else [])
@@ -401,8 +402,9 @@ def run(t, args=None, variant=None):
     print('      kvm: %s, boot %.0f s; storm phase %s s, torture phase %s s; VM exits on NMI '
           '%d (L2 %d)' % (NAMES[variant], secs, b.results.lab.get('kvm_storm_secs', '-'),
                           b.results.lab.get('kvm_torture_secs', '-'), exits, nested))
-    line = 'KVMSFT ran=%d passed=%d failed=%d skipped=%d nmis=%d verdict=%s' % (
-        n[0], n[1], n[2], n[3], nmis, 'PASS' if ok else 'FAIL')
+    line = summary_line('KVMSFT', [('ran', n[0]), ('passed', n[1]), ('failed', n[2]),
+                                   ('skipped', n[3]), ('nmis', nmis),
+                                   ('verdict', 'PASS' if ok else 'FAIL')])
     print(line, flush=True)
     return line
 

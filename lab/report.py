@@ -3,6 +3,7 @@
 
 import results
 import scan
+from tally import summary_line
 
 
 def _int(v, default=0):
@@ -59,7 +60,7 @@ def result_line(b, extra=None):
         fields.append(('verdict', torture_verdict(b)))
     for k, v in (extra or {}).items():
         fields.append((k, v))
-    return 'RESULT ' + ' '.join('%s=%s' % kv for kv in fields)
+    return summary_line('RESULT', fields)
 
 
 def print_boot(b):
@@ -109,13 +110,13 @@ def lockfree_line(delta, seconds=None):
     internal, ext = delta.get('internal', 0), delta.get('ext_polls', 0)
     polls = delta.get('poll_nmis', 0)
     pct = 100.0 * (internal - ext) / internal if internal else 100.0
-    line = ('LOCKFREE internal=%d ext_polls=%d lockfree_pct=%.2f poll_nmis=%d '
-            'poll_per_internal_pct=%.2f recovered=%d'
-            % (internal, ext, pct, polls, 100.0 * polls / internal if internal else 0.0,
-               delta.get('recovered', 0)))
+    fields = [('internal', internal), ('ext_polls', ext), ('lockfree_pct', '%.2f' % pct),
+              ('poll_nmis', polls),
+              ('poll_per_internal_pct', '%.2f' % (100.0 * polls / internal if internal else 0.0)),
+              ('recovered', delta.get('recovered', 0))]
     if seconds:
-        line += ' poll_nmis_per_s=%.0f' % (polls / seconds)
-    return line
+        fields.append(('poll_nmis_per_s', '%.0f' % (polls / seconds)))
+    return summary_line('LOCKFREE', fields)
 
 
 def ext_cpu_polls(delta, cpu):
@@ -195,16 +196,16 @@ def torture_verdict(b):
 
 
 def torture_line(b):
-    if not b.results.torture:
-        return 'TORTURE raised=- serviced=- lost=- dup=- unknown=- nested=- repeats=- verdict=FAIL'
-    t = torture_fields(b)
     keys = ('raised', 'serviced', 'lost', 'dup', 'unknown', 'nested', 'repeats')
-    line = 'TORTURE ' + ' '.join('%s=%s' % (k, t.get(k, '-')) for k in keys) + \
-        ' verdict=' + torture_verdict(b) + ' ipi_slow=%s' % t.get('ipi_slow', '-')
+    if not b.results.torture:
+        return summary_line('TORTURE', [(k, None) for k in keys] + [('verdict', 'FAIL')])
+    t = torture_fields(b)
+    fields = [(k, t.get(k)) for k in keys] + [('verdict', torture_verdict(b)),
+                                              ('ipi_slow', t.get('ipi_slow'))]
     # NMIs that reached the NMI_UNKNOWN handlers during the run (the test
     # counts them the same way on every kernel), and the genuine phase.
-    line += ' unknown_spurious=%s' % t.get('unexplained', '-')
-    return line + ''.join(' %s=%s' % kv for kv in sorted(genuine_fields(b).items()))
+    fields.append(('unknown_spurious', t.get('unexplained')))
+    return summary_line('TORTURE', fields + sorted(genuine_fields(b).items()))
 
 
 def print_torture(b, variant):

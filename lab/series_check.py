@@ -45,7 +45,7 @@ import traceback
 
 import boots
 import warndiff
-from tally import Later, Tally
+from tally import Later, Tally, parse_summary, summary_line
 
 TREE = os.path.join(boots.BUILD, 'linux')
 REVS = {'base': 'instrument', 'series': 'series'}
@@ -374,7 +374,7 @@ def bisect(t):
             fails += m.group(1) == 'FAIL'
         last = line.strip() or last
     p.wait()
-    if not last.startswith('BISECT '):
+    if not parse_summary(last, 'BISECT'):
         t.add('FAIL', 'bisect', last or 'no BISECT line')
         fails += 1
     return fails
@@ -538,8 +538,9 @@ def run(t, full=False):
     th.join()
     side.replay(t)
     build_fail, new = counts['v']
-    return ('SERIES patches=%d checkpatch=%d prose=%d bisect_fail=%d build_fail=%d '
-            'new_warnings=%d' % (len(patches), issues, prose, bisect_fail, build_fail, new))
+    return summary_line('SERIES', [('patches', len(patches)), ('checkpatch', issues),
+                                   ('prose', prose), ('bisect_fail', bisect_fail),
+                                   ('build_fail', build_fail), ('new_warnings', new)])
 
 
 def part_full(t, cfg, arch, how, srcs, files):

@@ -9,8 +9,18 @@ KTAP result line as it is added (Documentation/dev-tools/ktap.rst):
 
 The plan line is left out, as KTAP allows when the number of tests is not
 known in advance; the other lines a part prints are diagnostic lines to a
-KTAP parser.  The bottom of the lab: it imports nothing of the lab.
+KTAP parser.
+
+A part's measurements end in a summary line, one format for all of them
+(RESULT, TORTURE, LOCKFREE, BENCH, SERIES, BISECT, WINDOWS, HPETSOAK,
+KVMSFT, MODEL): the kind in capitals, then key=value pairs, keys in
+lower case, values without spaces, "-" for a value not measured.
+summary_line() writes one, parse_summary() reads one (lab/bisect.sh and
+model/run.sh write theirs in the shell, by the same rules).
+
+The bottom of the lab: it imports nothing of the lab.
 """
+import re
 
 VERDICTS = ('PASS', 'FAIL', 'XFAIL')
 
@@ -84,3 +94,31 @@ class Later:
             else:
                 t.say(e)
         self.events = []
+
+
+SUMMARY_KIND = re.compile(r'[A-Z][A-Z0-9_]*$')
+SUMMARY_KEY = re.compile(r'[a-z][a-z0-9_]*$')
+SUMMARY_LINE = re.compile(r'(?:^|\s)([A-Z][A-Z0-9_]*)((?: [a-z][a-z0-9_]*=\S+)+)\s*$')
+
+
+def summary_line(kind, fields):
+    """KIND key=value ...; fields: (key, value) pairs or a dict.  A value
+    that is None or empty is written '-', blanks in a value '_' (a value
+    comes from a guest's console: it must not break the line)."""
+    if not SUMMARY_KIND.match(kind):
+        raise ValueError('summary kind %r' % kind)
+    words = [kind]
+    for k, v in (fields.items() if isinstance(fields, dict) else fields):
+        if not SUMMARY_KEY.match(k):
+            raise ValueError('%s: key %r' % (kind, k))
+        words.append('%s=%s' % (k, '_'.join(str('' if v is None else v).split()) or '-'))
+    return ' '.join(words)
+
+
+def parse_summary(line, kind=None):
+    """(kind, {key: value}) of the summary line in line (which may carry a
+    prefix, "base: TORTURE ..."), or None; with kind, only that kind."""
+    m = SUMMARY_LINE.search(line.rstrip())
+    if not m or (kind and m.group(1) != kind):
+        return None
+    return m.group(1), dict(w.split('=', 1) for w in m.group(2).split())

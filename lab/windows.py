@@ -122,11 +122,16 @@ from guest import BOOTS, DEFAULT_BOOTS, Guest, SAMPLE_BOOTS
 from inject import Injector
 from kcode import (SLOT_UNMASK, disassemble_vmlinux, exclusions, feature_gates, nmi_count_offset,
                    read_alt_sites, read_banner, read_symbols, unreachable_features)
+from tally import summary_line
 from scenario import Scenario, base_variant, required_summary, sample_addresses, variant_summary
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
+
+
+# The summary line of a sweep that could not run.
+WINDOWS_FAILED = [('covered', 0), ('total', 0), ('failures', 1), ('excluded', 0)]
 
 
 class Runner(Injector):
@@ -458,7 +463,7 @@ def main(argv=None):
             src = getattr(args, attr)
             if not os.path.exists(src):
                 print('windows: %s missing' % src, file=sys.stderr)
-                print('WINDOWS covered=0 total=0 failures=1 excluded=0')
+                print(summary_line('WINDOWS', WINDOWS_FAILED))
                 return 2
             dst = os.path.join(snap, name)
             shutil.copyfile(src, dst)
@@ -469,7 +474,7 @@ def main(argv=None):
         windows = r.run()
     except LabError as e:
         print('windows: %s' % e, file=sys.stderr)
-        print('WINDOWS covered=0 total=0 failures=1 excluded=0')
+        print(summary_line('WINDOWS', WINDOWS_FAILED))
         return 2
     windows = windows or {}
     extra = ['exc_int3', 'exc_page_fault'] if any(b.startswith('hazard') for b in args.boots) \
@@ -527,8 +532,8 @@ def main(argv=None):
         print('FAIL %s %s: %s' % (rec['variant'], rec['where'], '; '.join(rec['reasons'])))
     print('windows: %.0f s, details in %s' % (time.monotonic() - t0,
                                               os.path.join(args.out, 'windows.json')))
-    print('WINDOWS covered=%d total=%d failures=%d excluded=%d' % (
-        len(covered), total, len(failures), len(excluded)))
+    print(summary_line('WINDOWS', [('covered', len(covered)), ('total', total),
+                                   ('failures', len(failures)), ('excluded', len(excluded))]))
     return 1 if failures else 0
 
 

@@ -189,6 +189,15 @@ class TestNestingRow(unittest.TestCase):
         self.assertEqual(check.nesting_row({})[0], 'FAIL')
 
 
+class TestModelLine(unittest.TestCase):
+    def test_rules(self):
+        self.assertTrue(check.model_ok('MODEL states=2292718 errors=0 mutants_killed=12/12'))
+        self.assertFalse(check.model_ok('MODEL states=2292718 errors=0 mutants_killed=11/12'))
+        self.assertFalse(check.model_ok('MODEL states=2292718 errors=1 mutants_killed=12/12'))
+        self.assertFalse(check.model_ok('MODEL states=2292718 errors=0'))
+        self.assertFalse(check.model_ok('spin: error: cannot open model.pml'))
+
+
 if __name__ == '__main__':
     unittest.main()
 

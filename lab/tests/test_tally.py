@@ -3,6 +3,7 @@ KTAP parser (tools/testing/kunit/kunit_parser.py of the tree)."""
 import contextlib
 import io
 import os
+import re
 import sys
 import unittest
 
@@ -106,6 +107,69 @@ class TestReadByKunitParser(unittest.TestCase):
         self.assertEqual((test.counts.passed, test.counts.failed, test.counts.errors), (3, 0, 0))
         self.assertEqual(test.status, self.kp.TestStatus.SUCCESS)
 
+
+# Summary lines as the lab printed them (docs/results.md, session 11).
+LINES = {
+    'SERIES patches=19 checkpatch=0 prose=0 bisect_fail=0 build_fail=0 new_warnings=0':
+        ('SERIES', 'new_warnings', '0'),
+    'base: TORTURE raised=251356 serviced=251355 lost=1 dup=0 unknown=1466 verdict=FAIL':
+        ('TORTURE', 'lost', '1'),
+    '      WINDOWS covered=20 total=137 failures=0 excluded=28': ('WINDOWS', 'failures', '0'),
+    'MODEL states=2292718 errors=0 mutants_killed=12/12': ('MODEL', 'mutants_killed', '12/12'),
+    'BISECT patches=19 bisect_fail=0': ('BISECT', 'bisect_fail', '0'),
+    'BENCH entry_insn_ratio=1.009 lost_ext_base=- roundtrip_insn_ratio_prod=0.738':
+        ('BENCH', 'lost_ext_base', '-'),
+}
+
+
+class TestSummaryLines(unittest.TestCase):
+    def test_recorded_lines(self):
+        for line, (kind, key, value) in LINES.items():
+            got = tally.parse_summary(line)
+            self.assertEqual(got[0], kind, line)
+            self.assertEqual(got[1][key], value, line)
+            self.assertEqual(tally.parse_summary(line, kind)[0], kind)
+            self.assertIsNone(tally.parse_summary(line, 'HPETSOAK'))
+
+    def test_not_summary_lines(self):
+        for line in ('', 'ok 3 model', 'windows: 54 s, details in build/runs', 'RESULT',
+                     'KVMSFT ran=3 passed'):
+            self.assertIsNone(tally.parse_summary(line), line)
+
+    def test_round_trip(self):
+        fields = [('ran', 30), ('passed', 29), ('note', 'two words'), ('nmis', None),
+                  ('empty', '')]
+        line = tally.summary_line('KVMSFT', fields)
+        self.assertEqual(line, 'KVMSFT ran=30 passed=29 note=two_words nmis=- empty=-')
+        self.assertEqual(tally.parse_summary(line), ('KVMSFT', {
+            'ran': '30', 'passed': '29', 'note': 'two_words', 'nmis': '-', 'empty': '-'}))
+        self.assertEqual(tally.summary_line('MODEL', {'errors': 0}), 'MODEL errors=0')
+
+    def test_bad_kind_or_key(self):
+        for kind, fields in (('model', []), ('MODEL', [('Errors', 0)]), ('MODEL', [('a b', 1)])):
+            with self.assertRaises(ValueError):
+                tally.summary_line(kind, fields)
+
+    def test_no_line_written_by_hand(self):
+        """Every summary line of the lab's Python is written by summary_line():
+        no string in its code (docstrings aside) starts one by hand."""
+        import ast
+        lab = os.path.join(os.path.dirname(__file__), '..')
+        kinds = 'RESULT|TORTURE|LOCKFREE|BENCH|SERIES|BISECT|WINDOWS|HPETSOAK|KVMSFT|MODEL'
+        pat = re.compile(r'^\s*(?:%s) [a-z_]+=' % kinds)
+        found = []
+        for name in sorted(os.listdir(lab)):
+            if not name.endswith('.py') or name == 'tally.py':
+                continue
+            with open(os.path.join(lab, name)) as f:
+                tree = ast.parse(f.read())
+            docs = {id(n.body[0].value) for n in ast.walk(tree)
+                    if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+                    and isinstance(n.body[0], ast.Expr)}
+            found += ['%s:%d' % (name, n.lineno) for n in ast.walk(tree)
+                      if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                      and id(n) not in docs and pat.search(n.value)]
+        self.assertEqual(found, [])
 
 if __name__ == '__main__':
     unittest.main()
