@@ -233,16 +233,10 @@ def read_histogram(inp, outdir, sock, nt_ext):
     return list(struct.unpack('<%dI' % HIST_BUCKETS, raw))
 
 
-def vm_argv(inp, outdir, plan_args, cpus, timeout, mem=None, qemu_args=()):
-    c = boots.conf()
-    argv = ['--kernel', inp['kernel'], '--initrd', inp['initrd'], '--plan', 'bench',
-            '--out', outdir, '--timeout', str(timeout), '--cpus', str(cpus),
-            '--mem', str(mem or c.get('VM_MEM', '1024')), '--quiet']
-    for a in plan_args:
-        argv += ['--append', a]
-    for a in qemu_args:
-        argv.append('--qemu-arg=' + a)
-    return argv
+def vm_spec(inp, outdir, plan_args, cpus, timeout, mem=None, qemu_args=()):
+    return boots.spec(inp['kernel'], inp['initrd'], 'bench', outdir, cpus=cpus, mem=mem,
+                      timeout=timeout, quiet=True, append=list(plan_args),
+                      qemu_args=list(qemu_args))
 
 
 def part_torture(variant, inp, args):
@@ -255,11 +249,11 @@ def part_torture(variant, inp, args):
     params = 'duration=%d:hazards=%s' % (args.torture_seconds, args.torture_hazards)
     if args.torture_params:
         params += ':' + args.torture_params
-    argv = vm_argv(inp, outdir, ['lab.bench=torture', 'lab.torture=' + params],
-                   boots.conf().get('VM_CPUS', 4), args.torture_seconds + 400,
+    spec = vm_spec(inp, outdir, ['lab.bench=torture', 'lab.torture=' + params],
+                   None, args.torture_seconds + 400,
                    qemu_args=['-gdb', 'unix:%s,server=on,wait=off' % sock])
     box = {}
-    th = threading.Thread(target=lambda: box.update(summary=vm.run(vm.parse_args(argv))),
+    th = threading.Thread(target=lambda: box.update(summary=vm.run(spec)),
                           daemon=True)
     t0 = time.monotonic()
     th.start()
@@ -308,10 +302,10 @@ def part_sweep(variant, inp, args):
     if args.sweep_params:
         params += ':' + args.sweep_params
     per_step = args.sweep_seconds + 30
-    summary = vm.run(vm.parse_args(vm_argv(
+    summary = vm.run(vm_spec(
         inp, outdir, ['lab.bench=sweep', 'lab.sweep=' + ','.join(map(str, rates)),
                       'lab.torture=' + params],
-        boots.conf().get('VM_CPUS', 4), 300 + per_step * len(rates))))
+        None, 300 + per_step * len(rates)))
     b = boots.Boot('sweep-' + NAME[variant], summary, outdir)
     with open(os.path.join(outdir, 'results.txt'), 'rb') as f:
         chunks = parse_sweep(f.read().decode('utf-8', 'replace'))
@@ -339,9 +333,9 @@ def part_sweep(variant, inp, args):
 def part_scale(variant, inp, args):
     outdir = os.path.join(args.out, 'scale-' + NAME[variant])
     n = args.scale_cpus
-    summary = vm.run(vm.parse_args(vm_argv(
+    summary = vm.run(vm_spec(
         inp, outdir, ['lab.bench=scale', 'lpj=%d' % vm.host_lpj()], n, args.scale_timeout,
-        mem=max(1024, 32 * n))))
+        mem=max(1024, 32 * n)))
     b = boots.Boot('scale-' + NAME[variant], summary, outdir)
     text = console_text(outdir)
     cpus = scan.backtrace_cpus(text)

@@ -80,6 +80,14 @@ class Boot:
         return scan.failing(self.findings)
 
 
+def spec(kernel, initrd, plan, out, cpus=None, mem=None, **kw):
+    """A vm.BootSpec with lab.conf's machine (VM_CPUS, VM_MEM) unless given."""
+    c = conf()
+    return vm.BootSpec(kernel=kernel, initrd=initrd, plan=plan, out=out,
+                       cpus=int(cpus or c.get('VM_CPUS', 4)), mem=int(mem or c.get('VM_MEM', 1024)),
+                       **kw)
+
+
 def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
          cpus=None, quiet=False, qemu_args=(), qemu=None, cpu=None, nmi_gate=False,
          window=None):
@@ -88,25 +96,11 @@ def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
     binary and -cpu;
     nmi_gate: the guest switches the host's NMI storm on and off."""
     ensure_variant(variant)
-    c = conf()
     outdir = os.path.join(BUILD, 'runs', name)
-    argv = ['--kernel', bzimage(variant), '--initrd', initrd(variant),
-            '--plan', plan, '--out', outdir, '--timeout', str(timeout),
-            '--cpus', str(cpus or c.get('VM_CPUS', 4)), '--mem', c.get('VM_MEM', '1024'),
-            '--nmi-rate', str(nmi_rate)]
-    for a in append:
-        argv += ['--append', a]
-    for a in qemu_args:
-        argv.append('--qemu-arg=' + a)     # '=': QEMU arguments start with '-'
-    if quiet:
-        argv.append('--quiet')
-    if qemu:
-        argv += ['--qemu', qemu]
-    if cpu:
-        argv += ['--cpu', cpu]
-    if nmi_gate:
-        argv.append('--nmi-gate')
-    summary = vm.run(vm.parse_args(argv))
+    summary = vm.run(spec(bzimage(variant), initrd(variant), plan, outdir, cpus=cpus,
+                          timeout=timeout, nmi_rate=nmi_rate, append=list(append),
+                          qemu_args=list(qemu_args), quiet=quiet, qemu=qemu or vm.QEMU,
+                          cpu=cpu or vm.CPU, nmi_gate=nmi_gate))
     return Boot(name, summary, outdir, allow, window)
 
 

@@ -70,8 +70,8 @@ class Guest:
                 os.unlink(os.path.join(self.outdir, n))
             except FileNotFoundError:
                 pass
-        argv = ['--kernel', self.args.kernel, '--initrd', self.args.initrd,
-                '--plan', spec['plan'], '--out', self.outdir, '--cpus', '1', '--gdb']
+        boot = vm.BootSpec(self.args.kernel, self.args.initrd, spec['plan'], self.outdir,
+                           cpus=1, gdb=True, append=list(spec['append']))
         if self.args.icount:
             # Not vm.py's --icount (sleep=off): with sleep=off QEMU 7.2 warps
             # the virtual clock to the next timer deadline whenever the vCPU
@@ -79,11 +79,9 @@ class Guest:
             # case for a moment at every gdbstub single step; inside an NMI
             # (timer interrupt pending, nothing re-armed) the next deadline
             # can be hours away (the RTC), and the guest's clock jumps.
-            argv += ['--qemu-arg=-icount', '--qemu-arg=shift=0,align=off,sleep=%s' %
-                     self.args.icount_sleep, '--qemu-arg=-rtc', '--qemu-arg=clock=vm']
-        for a in spec['append']:
-            argv += ['--append', a]
-        cmd = vm.qemu_command(vm.parse_args(argv), self.outdir)
+            boot.qemu_args += ['-icount', 'shift=0,align=off,sleep=%s' % self.args.icount_sleep,
+                               '-rtc', 'clock=vm']
+        cmd = vm.qemu_command(boot, self.outdir)
         with open(os.path.join(self.outdir, 'qemu-cmdline.txt'), 'w') as f:
             f.write(' '.join(cmd) + '\n')
         with open(os.path.join(self.outdir, 'qemu.log'), 'w') as qlog:

@@ -86,14 +86,10 @@ LINE = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
 def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None):
     """boots.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
-    argv = ['--kernel', boots.bzimage(KERNEL), '--initrd', boots.initrd(KERNEL),
-            '--plan', 'hpet', '--out', os.path.join(boots.BUILD, 'runs', name),
-            '--timeout', str(timeout), '--quiet',
-            '--cpus', str(cpus or boots.conf().get('VM_CPUS', 4)),
-            '--mem', boots.conf().get('VM_MEM', '1024')]
-    argv += ['--append=' + a for a in append]
-    argv += ['--qemu-arg=' + a for a in qemu_args]
-    summary = vm.run(vm.parse_args(argv))
+    summary = vm.run(boots.spec(boots.bzimage(KERNEL), boots.initrd(KERNEL), 'hpet',
+                                os.path.join(boots.BUILD, 'runs', name), cpus=cpus,
+                                timeout=timeout, quiet=True, append=list(append),
+                                qemu_args=list(qemu_args)))
     return boots.Boot(name, summary, os.path.join(boots.BUILD, 'runs', name), allow, window)
 
 

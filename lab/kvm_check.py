@@ -217,15 +217,12 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
     """One boot of plan "kvm" on the variant's KVM kernel."""
     name = NAMES[variant]
     outdir = os.path.join(boots.BUILD, 'runs', run_name or ('check-' + name))
-    c = boots.conf()
-    argv = ['--kernel', boots.bzimage(variant),
-            '--initrd', boots.initrd(NAMES[variant]), '--plan', 'kvm', '--out', outdir,
-            '--timeout', str(timeout), '--cpus', c.get('VM_CPUS', '4'),
-            '--mem', c.get('VM_MEM', '1024'), '--nmi-rate', str(nmi_rate), '--nmi-gate',
-            '--append=lpj=%d' % vm.host_lpj(), '--append=lab.kvm_tests=' + ','.join(tests),
-            '--append=lab.kvm_timeout=%d' % test_timeout,
-            '--append=lab.kvm_retry=' + ','.join(retry), '--append=lab.kvm_phases=' + phases]
-    summary = vm.run(vm.parse_args(argv))
+    summary = vm.run(boots.spec(
+        boots.bzimage(variant), boots.initrd(NAMES[variant]), 'kvm', outdir, timeout=timeout,
+        nmi_rate=nmi_rate, nmi_gate=True,
+        append=['lpj=%d' % vm.host_lpj(), 'lab.kvm_tests=' + ','.join(tests),
+                'lab.kvm_timeout=%d' % test_timeout, 'lab.kvm_retry=' + ','.join(retry),
+                'lab.kvm_phases=' + phases]))
     return boots.Boot('check-' + name, summary, outdir, scan.HOST_NMI_ALLOW, STORM)
 
 

@@ -10,6 +10,7 @@ failed; any other way out (panic, hang, QEMU's own errors) is not a pass.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import time
 import timing
 
 QEMU = 'qemu-system-x86_64'
+CPU = 'max,-smap'
 QBOOT = '/usr/share/qemu/qboot.rom'
 # isa-debug-exit: (value << 1) | 1 for the 0x10 / 0x11 the guest's init writes.
 EXIT_PASS = 33
@@ -91,6 +93,30 @@ class QMP:
             pass
 
 
+@dataclasses.dataclass
+class BootSpec:
+    """One boot: the kernel, its initramfs and plan, the machine, and what
+    the host does to it.  run() takes it; parse_args() makes one from the
+    command line of vm.py."""
+    kernel: str                 # bzImage
+    initrd: str                 # initramfs (lab/mkinitramfs.sh)
+    plan: str                   # guest plan (lab/initramfs/plans/NAME.sh)
+    out: str                    # directory for logs and results
+    append: list = dataclasses.field(default_factory=list)     # kernel command line
+    cpus: int = 4
+    mem: int = 1024             # MiB
+    timeout: float = 600        # hard limit, seconds
+    nmi_rate: float = 0         # host inject-nmi per second
+    nmi_delay: float = 3        # seconds before the first (and after the guest's init)
+    nmi_gate: bool = False      # inject only between "LAB host_nmi=on" and "=off"
+    qemu: str = QEMU            # QEMU binary (qemu-system-i386: 32-bit)
+    cpu: str = CPU              # QEMU -cpu
+    icount: bool = False        # deterministic TCG (-icount)
+    gdb: bool = False           # gdbstub on OUT/gdb.sock, start stopped
+    qemu_args: list = dataclasses.field(default_factory=list)  # more QEMU arguments
+    quiet: bool = False         # do not show the guest's progress
+
+
 def qemu_command(args, outdir):
     cmd = [args.qemu, '-accel', 'tcg', '-cpu', args.cpu,
            '-smp', str(args.cpus), '-m', str(args.mem),
@@ -108,7 +134,7 @@ def qemu_command(args, outdir):
         cmd += ['-icount', 'shift=0,align=off,sleep=off', '-rtc', 'clock=vm']
     if args.gdb:
         cmd += ['-gdb', 'unix:%s,server=on,wait=off' % os.path.join(outdir, 'gdb.sock'), '-S']
-    return cmd + args.qemu_arg
+    return cmd + list(args.qemu_args)
 
 
 class Injector(threading.Thread):
@@ -191,6 +217,7 @@ def started_on_line(gate):
 
 
 def run(args):
+    """Boot args (a BootSpec) to its end: the summary (also OUT/vm.json)."""
     outdir = args.out
     os.makedirs(outdir, exist_ok=True)
     for name in ('console.log', 'results.txt', 'qmp.sock', 'gdb.sock'):
@@ -274,12 +301,14 @@ def parse_args(argv=None):
                    help='inject only between the guest\'s "LAB host_nmi=on" and '
                    '"LAB host_nmi=off" lines on the results channel')
     p.add_argument('--qemu', default=QEMU, help='QEMU binary (qemu-system-i386: 32-bit)')
-    p.add_argument('--cpu', default='max,-smap', help='QEMU -cpu')
+    p.add_argument('--cpu', default=CPU, help='QEMU -cpu')
     p.add_argument('--icount', action='store_true', help='deterministic TCG (-icount)')
     p.add_argument('--gdb', action='store_true', help='gdbstub on DIR/gdb.sock, start stopped')
     p.add_argument('--qemu-arg', action='append', default=[], help='extra QEMU argument')
     p.add_argument('--quiet', action='store_true', help='do not show guest progress')
-    return p.parse_args(argv)
+    a = vars(p.parse_args(argv))
+    a['qemu_args'] = a.pop('qemu_arg')
+    return BootSpec(**a)
 
 
 def main(argv=None):

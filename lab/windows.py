@@ -487,9 +487,7 @@ def main(argv=None):
     # Uncovered code that no boot ran: excluded from the total only when it
     # provably cannot run (padding, or behind a feature QEMU cannot offer).
     dead = {x for x, w in windows.items() if x not in covered and not w['live']}
-    unreachable, notes = unreachable_features(vm.parse_args(
-        ['--kernel', args.kernel, '--initrd', args.initrd, '--plan', 'none', '--out',
-         args.out]).cpu) if dead else ({}, [])
+    unreachable, notes = unreachable_features(vm.CPU) if dead else ({}, [])
     layouts = list(getattr(r, 'layouts', {}).values())
     excluded = exclusions(dead, layouts, r.gates, unreachable, r.fmt)
     total = len(windows) + len(extra) - len(excluded)

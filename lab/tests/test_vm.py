@@ -31,5 +31,29 @@ class TestGates(unittest.TestCase):
         self.assertFalse(gate.is_set())
 
 
+class TestBootSpec(unittest.TestCase):
+    def test_command_line_gives_the_spec(self):
+        spec = vm.parse_args(['--kernel', 'bz', '--initrd', 'rd', '--plan', 'kvm', '--out', 'o',
+                              '--append', 'a=1', '--append=b', '--qemu-arg=-icount',
+                              '--nmi-rate', '200', '--nmi-gate', '--cpus', '2', '--quiet'])
+        self.assertEqual(spec, vm.BootSpec('bz', 'rd', 'kvm', 'o', append=['a=1', 'b'],
+                                           qemu_args=['-icount'], nmi_rate=200.0,
+                                           nmi_gate=True, cpus=2, quiet=True))
+
+    def test_every_field_has_an_option(self):
+        import dataclasses
+        fields = {f.name for f in dataclasses.fields(vm.BootSpec)}
+        self.assertEqual(set(vars(vm.parse_args(['--kernel', 'k', '--initrd', 'i', '--plan',
+                                                 'p', '--out', 'o']))), fields)
+
+    def test_qemu_command(self):
+        cmd = vm.qemu_command(vm.BootSpec('bz', 'rd', 'smoke', 'o', append=['x=1'], gdb=True,
+                                          qemu_args=['-device', 'hpet']), 'o')
+        self.assertEqual(cmd[:5], [vm.QEMU, '-accel', 'tcg', '-cpu', vm.CPU])
+        self.assertIn('lab.plan=smoke x=1', cmd[cmd.index('-append') + 1])
+        self.assertEqual(cmd[-2:], ['-device', 'hpet'])
+        self.assertIn('-S', cmd)
+
+
 if __name__ == '__main__':
     unittest.main()
