@@ -93,8 +93,7 @@ hpet-soak: deps tree kernel ksft
 # PV, SEV, UV and the NMI drivers), linked and checked by objtool like the
 # boot kernel, then booted under the NMI workload (30 s, host NMIs at 200/s).
 wide-kernel: deps tree ksft
-	KCONFIG_EXTRA="lab/config/wide.config lab/config/wide-kernel.config" \
-		$(LAB)/kbuild.sh series wide-kernel
+	$(LAB)/kbuild.sh series wide-kernel
 	$(PY) $(LAB)/lab.py boot workload --variant wide-kernel --nmi-rate 200 --append lab.seconds=30
 
 # How often the dispatcher takes a lock or does port I/O on internal NMIs

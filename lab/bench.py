@@ -110,7 +110,8 @@ def mtime(path):
 
 def prod_kbuild_argv(variant):
     """The kbuild.sh command line that builds a prod variant: the same tree
-    as its test twin, lab/config/prod.config merged after nmi-test.config."""
+    as its test twin, with its own row of lab/config/variants (prod.config
+    merged after the test fragments)."""
     return [os.path.join(LAB, 'kbuild.sh'), variant[:-len('-prod')], variant]
 
 
@@ -126,8 +127,7 @@ def ensure_kernel(variant):
         if (variant.startswith('series') or not os.path.exists(image) or
                 os.path.getmtime(image) < os.path.getmtime(conf)):
             print('bench: building the %s kernel' % variant, flush=True)
-            subprocess.run(prod_kbuild_argv(variant), check=True,
-                           env=dict(os.environ, KCONFIG_EXTRA=PROD_CONFIG))
+            subprocess.run(prod_kbuild_argv(variant), check=True)
     elif variant != 'series' and not os.path.exists(boots.bzimage(variant)):
         print('bench: building the %s kernel' % variant, flush=True)
         subprocess.run([os.path.join(LAB, 'kbuild.sh'), variant], check=True)

@@ -10,7 +10,7 @@ tree=$top/build/linux
 ok=$top/build/bisect-ok
 mkdir -p "$ok"
 inputs=$(cat "$top/lab/config/nmi-test.config" "$top/lab/config/series-only.config" \
-	"$top/lab/kbuild.sh" \
+	"$top/lab/config/variants" "$top/lab/kbuild.sh" \
 	$(for f in ${KCONFIG_EXTRA:-}; do echo "$top/$f"; done) | sha256sum)
 inputs="$inputs $(gcc --version | head -n1)"
 # Newest first, in build/linux itself when it is the clean series branch:

@@ -32,6 +32,36 @@ def conf():
     return out
 
 
+VARIANTS = os.path.join(LAB, 'config', 'variants')
+
+
+def variants(path=VARIANTS):
+    """lab/config/variants: {name: {'arch', 'config', 'qemu', 'cpu'}}; config
+    is a list of fragment names (lab/config/<name>.config, 'series-only')
+    or a make target (a str); qemu and cpu are None for a kernel never booted."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if not w or w[0].startswith('#'):
+                continue
+            if len(w) != 5:
+                raise ValueError('%s: %r: want name arch config qemu cpu' % (path, line))
+            name, arch, config, qemu, cpu = w
+            # A make target ends in "config" (allnoconfig, i386_defconfig);
+            # a fragment's name never does.
+            out[name] = {'arch': arch,
+                         'config': config if config.endswith('config') else config.split(','),
+                         'qemu': None if qemu == '-' else qemu, 'cpu': None if cpu == '-' else cpu}
+    return out
+
+
+def variant_row(name):
+    """name's row of lab/config/variants (a name not there: series's)."""
+    v = variants()
+    return v.get(name, v['series'])
+
+
 def bzimage(variant):
     return os.path.join(BUILD, 'out-' + variant, 'arch/x86/boot/bzImage')
 
@@ -93,14 +123,16 @@ def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
          window=None):
     """One boot.  allow: console patterns that are not findings (only between
     the window's (start, end) markers when given); qemu, cpu: another QEMU
-    binary and -cpu;
+    binary and -cpu than the variant's row of lab/config/variants;
     nmi_gate: the guest switches the host's NMI storm on and off."""
     ensure_variant(variant)
     outdir = os.path.join(BUILD, 'runs', name)
+    row = variant_row(variant)
     summary = vm.run(spec(bzimage(variant), initrd(variant), plan, outdir, cpus=cpus,
                           timeout=timeout, nmi_rate=nmi_rate, append=list(append),
-                          qemu_args=list(qemu_args), quiet=quiet, qemu=qemu or vm.QEMU,
-                          cpu=cpu or vm.CPU, nmi_gate=nmi_gate))
+                          qemu_args=list(qemu_args), quiet=quiet,
+                          qemu=qemu or row['qemu'] or vm.QEMU, cpu=cpu or row['cpu'] or vm.CPU,
+                          nmi_gate=nmi_gate))
     return Boot(name, summary, outdir, allow, window)
 
 

@@ -139,11 +139,9 @@ def part_i386(t, args, variant='series', beside=None):
     if r.returncode:
         return None
     secs = args.i386_torture_seconds
-    # QEMU's TCG "max" CPU says AuthenticAMD, family 6: a 32-bit kernel takes
-    # it for an Athlon and WARNs that it is not SMP-capable.
+    # QEMU and -cpu: the variant's row of lab/config/variants.
     b = boots.boot(name, 'i386', 'check-' + name, nmi_rate=args.nmi_rate or 200,
-                 nmi_gate=True, qemu='qemu-system-i386', timeout=secs + 600,
-                 cpu='max,-smap,vendor=GenuineIntel',
+                 nmi_gate=True, timeout=secs + 600,
                  append=['lab.torture=duration=%d:hazards=all' % secs],
                  allow=scan.HOST_NMI_ALLOW, window=I386_STORM)
     t.add('PASS' if b.completed() else 'FAIL', name + ':boot',

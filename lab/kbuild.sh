@@ -5,7 +5,10 @@
 #                         (built in build/out-bisect, see below)
 #   kbuild.sh REF NAME    any commit of build/linux       -> build/out-NAME
 #   kbuild.sh DIR NAME    the working tree DIR (a worktree) -> build/out-NAME
-# Extra config fragments: KCONFIG_EXTRA="file ..." (paths relative to the repo).
+# NAME's row of lab/config/variants gives its ARCH (the environment's ARCH
+# wins) and config fragments; a NAME not there builds as "series".  More
+# fragments for a one-off build: KCONFIG_EXTRA="file ..." (paths relative
+# to the repo).
 # Prints the build log to build/out-NAME/build.log; fails on objtool warnings
 # and on fragment options that did not make it into .config.
 set -euo pipefail
@@ -13,8 +16,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 variant=${1:?usage: kbuild.sh series|instrument|REF NAME}
 name=${2:-$variant}
 tree=$top/build/linux
-arch=${ARCH:-x86_64}
 label=$name
+variants=$top/lab/config/variants
+row=$(awk -v n="$label" '!/^#/ && $1 == n { print; exit }' "$variants")
+[ -n "$row" ] || row=$(awk '!/^#/ && $1 == "series" { print; exit }' "$variants")
+read -r _ row_arch row_config _ <<< "$row"
+arch=${ARCH:-$row_arch}
 # The base ("instrument") is one of the commits the bisect builds, with
 # the same fragments: it is built where the bisect builds (build/linux
 # itself, checked out at that commit, when it is the clean series branch;
@@ -84,8 +91,14 @@ while IFS= read -r line; do
 	grep -rqx --include='Kconfig*' "config ${sym#CONFIG_}" "$src/lib" "$src/arch/x86" \
 		"$src/kernel" && echo "$line" >> "$only"
 done < <(grep '^CONFIG_' "$top/lab/config/series-only.config")
-frags=("$top/lab/config/nmi-test.config" "$only")
-[ "$arch" = i386 ] && frags+=("$top/lab/config/i386.config")
+frags=()
+for f in ${row_config//,/ }; do
+	if [ "$f" = series-only ]; then
+		frags+=("$only")
+	else
+		frags+=("$top/lab/config/$f.config")
+	fi
+done
 for f in ${KCONFIG_EXTRA:-}; do frags+=("$top/$f"); done
 
 # Reconfigure only when a fragment changed, so incremental builds stay quick.

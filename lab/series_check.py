@@ -49,16 +49,21 @@ from tally import Later, Tally, parse_summary, summary_line
 
 TREE = os.path.join(boots.BUILD, 'linux')
 REVS = {'base': 'instrument', 'series': 'series'}
-# name: (ARCH, config: fragments on tinyconfig, or a make target)
-CONFIGS = {
-    'wide': ('x86_64', ['nmi-test.config', 'wide.config', 'series-only.config', 'w1.config']),
-    'i386': ('i386', ['nmi-test.config', 'wide.config', 'series-only.config', 'i386.config']),
-    'allno': ('x86_64', 'allnoconfig'),
-}
-FULL_CONFIGS = {
-    'defconfig-x86_64': ('x86_64', 'x86_64_defconfig'),
-    'defconfig-i386': ('i386', 'i386_defconfig'),
-}
+
+
+def build_config(name):
+    """(ARCH, fragment files on tinyconfig or a make target) of a row of
+    lab/config/variants."""
+    row = boots.variant_row(name)
+    how = row['config']
+    return row['arch'], how if isinstance(how, str) else [f + '.config' for f in how]
+
+
+# The W=1/sparse configurations: name -> (ARCH, config).
+CONFIGS = {'wide': build_config('w1-wide'), 'i386': build_config('w1-i386'),
+           'allno': build_config('w1-allno')}
+FULL_CONFIGS = {'defconfig-x86_64': build_config('full-defconfig-x86_64'),
+                'defconfig-i386': build_config('full-defconfig-i386')}
 # Objects the series does not touch but whose NMI code it changes the
 # ground under: the NMI entry, KVM's NMI exits, Xen PV and SEV NMI paths.
 EXTRA = ['arch/x86/entry/*.[cS]', 'arch/x86/kernel/nmi*.c', 'arch/x86/kvm/vmx/vmx.c',

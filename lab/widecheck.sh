@@ -9,8 +9,12 @@ out=$top/build/out-wide
 export CCACHE_BASEDIR=$top/build
 mk=(make -s -C "$src" O="$out" CC="ccache gcc" HOSTCC="ccache gcc" -j"$(nproc)")
 mkdir -p "$out"
-"$top/lab/kconfig.sh" "$src" "$out" x86 \
-	"$top/lab/config/nmi-test.config" "$top/lab/config/wide.config"
+# Its row of lab/config/variants: arch and fragments.
+read -r _ arch config _ < <(awk '!/^#/ && $1 == "widecheck" { print; exit }' \
+	"$top/lab/config/variants")
+frags=()
+for f in ${config//,/ }; do frags+=("$top/lab/config/$f.config"); done
+"$top/lab/kconfig.sh" "$src" "$out" "$arch" "${frags[@]}"
 for c in X86_FRED KVM_INTEL KVM_AMD XEN_PV X86_UV AMD_MEM_ENCRYPT KGDB ACPI_APEI_GHES \
 	 HPWDT_NMI_DECODING IPMI_WATCHDOG HYPERV X86_MCE_INJECT HARDLOCKUP_DETECTOR_HPET IRQ_REMAP; do
 	grep -q "^CONFIG_$c=y" "$out/.config" || { echo "widecheck: CONFIG_$c did not stick" >&2; exit 1; }
