@@ -504,7 +504,64 @@ def part_kvm(t, args):
     kvm_check.run(t, args, 'series')
 
 
+class SummaryTee:
+    """stdout, keeping every summary line printed through it (parse_summary)
+    for build/check-summary.txt, the input of lab.py results."""
+
+    def __init__(self, out):
+        self.out, self.partial, self.lines = out, '', []
+
+    def write(self, s):
+        self.out.write(s)
+        self.partial += s
+        *done, self.partial = self.partial.split('\n')
+        self.lines += [ln.strip() for ln in done if parse_summary(ln)]
+        return len(s)
+
+    def flush(self):
+        self.out.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+
+
+SUMMARY = os.path.join(boots.BUILD, 'check-summary.txt')
+
+
+def results_section(title, summary=SUMMARY, timings=None):
+    """A section of docs/results.md made from the last make check's files:
+    its summary lines and totals (build/check-summary.txt) and its timing
+    table (build/check-timing.txt), not pasted by hand."""
+    timings = timings or os.path.join(os.path.dirname(summary), 'check-timing.txt')
+    with open(summary) as f:
+        lines = f.read().splitlines()
+    try:
+        with open(timings) as f:
+            table = f.read().splitlines()
+    except FileNotFoundError:
+        table = []
+    commit = subprocess.run(['git', '-C', boots.TOP, 'rev-parse', '--short', 'HEAD'],
+                            capture_output=True, text=True).stdout.strip() or '?'
+    wall = next((ln.split()[-1] for ln in table if ln.split()[:2] == ['wall', 'time']), '?')
+    out = ['## %s' % title, '',
+           '`make check` of %s: **%s s, %s**.  Its summary lines:' % (commit, wall, lines[-1]),
+           '']
+    out += ['    ' + ln for ln in lines[:-1]]
+    if table:
+        out += ['', 'Its timing table:', ''] + ['    ' + ln for ln in table]
+    return '\n'.join(out) + '\n'
+
+
 def main(args):
+    tee = SummaryTee(sys.stdout)
+    sys.stdout = tee
+    try:
+        return run(args, tee)
+    finally:
+        sys.stdout = tee.out
+
+
+def run(args, tee):
     parts = args.only or PARTS
     expected = expect.load()
     t = Tally()
@@ -546,5 +603,8 @@ def main(args):
     print('\n'.join(lines))
     with open(os.path.join(boots.BUILD, 'check-timing.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    print('%d passed, %d failed' % (t.passed(), t.failed()))
+    total = '%d passed, %d failed' % (t.passed(), t.failed())
+    with open(SUMMARY, 'w') as f:
+        f.write('\n'.join(tee.lines + [total]) + '\n')
+    print(total)
     return 0 if t.failed() == 0 else 1

@@ -80,6 +80,11 @@ def cmd_check(args):
     return check.main(args)
 
 
+def cmd_results(args):
+    print(check.results_section(args.title), end='')
+    return 0
+
+
 def cmd_boot_i386(args):
     t = Tally()
     check.part_i386(t, args, args.variant)
@@ -121,6 +126,11 @@ def main(argv=None):
     s.add_argument('--only', action='append', default=[],
                    help='run only these parts (%s)' % ', '.join(check.PARTS))
     s.set_defaults(fn=cmd_check)
+
+    s = sub.add_parser('results', help='a section of docs/results.md from the last make '
+                       'check (its summary lines, totals and timing table)')
+    s.add_argument('--title', default='The last make check')
+    s.set_defaults(fn=cmd_results)
 
     s = sub.add_parser('boot', help='boot one variant with one plan')
     s.add_argument('plan')

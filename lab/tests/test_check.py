@@ -198,6 +198,34 @@ class TestModelLine(unittest.TestCase):
         self.assertFalse(check.model_ok('spin: error: cannot open model.pml'))
 
 
+class TestSummaryTee(unittest.TestCase):
+    def test_keeps_summary_lines(self):
+        import io
+        out = io.StringIO()
+        tee = check.SummaryTee(out)
+        tee.write('ok 1 model\n      MODEL states=5 errors=0 mutants_killed=12/12\nbase: TOR')
+        tee.write('TURE raised=3 lost=0\nkbuild: series built in 453 s\n')
+        self.assertEqual(tee.lines, ['MODEL states=5 errors=0 mutants_killed=12/12',
+                                     'base: TORTURE raised=3 lost=0'])
+        self.assertIn('kbuild: series built', out.getvalue())
+
+    def test_results_section(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            summary = os.path.join(d, 'check-summary.txt')
+            with open(summary, 'w') as f:
+                f.write('MODEL states=5 errors=0 mutants_killed=12/12\n348 passed, 0 failed\n')
+            with open(os.path.join(d, 'check-timing.txt'), 'w') as f:
+                f.write('timing (s):\n  deps                              5\n'
+                        '  wall time                      2400\n')
+            text = check.results_section('Session 12', summary)
+        lines = text.splitlines()
+        self.assertEqual(lines[0], '## Session 12')
+        self.assertIn('**2400 s, 348 passed, 0 failed**', text)
+        self.assertIn('    MODEL states=5 errors=0 mutants_killed=12/12', lines)
+        self.assertIn('      deps                              5', lines)
+
+
 if __name__ == '__main__':
     unittest.main()
 
