@@ -133,7 +133,7 @@ series-check: deps
 series-check-full: deps
 	$(PY) $(LAB)/lab.py series-check --full
 
-# What git send-email would send for patches/ (a dry run; offline).
+# What b4 send would send for the series (a dry run; offline).
 send-preview:
 	@$(LAB)/send-preview.sh
 

@@ -8,7 +8,7 @@ pkgs=(
 	"$BASE_PKG=$BASE_VERSION"
 	build-essential gcc-multilib flex bison bc cpio kmod rsync xz-utils
 	libelf-dev libssl-dev ccache sparse codespell python3-ply python3-git
-	python3-sphinx python3-sphinx-rtd-theme git-email
+	python3-sphinx python3-sphinx-rtd-theme git-email b4
 	qemu-system-x86 busybox-static spin python3 gdb binutils
 	python3-matplotlib
 )

@@ -1,8 +1,9 @@
 #!/bin/bash
 # make export: write build/linux's commits on top of the base back into
 # patches/ (format-patch files + series).  Output is stable: zero commit ids,
-# no signature, author dates kept from the commits.  The hand-written cover
-# letter (patches/0000-cover-letter.patch) is kept as it is.
+# no signature, author dates kept from the commits.  The cover letter
+# (patches/0000-cover-letter.patch) is b4's, from lab/cover-letter.txt
+# (lab/cover.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/linux

@@ -88,15 +88,24 @@ A Person (2):
 
 
 class CoverTest(unittest.TestCase):
-    def rows(self, body):
+    def rows(self, body, source='Subject\n\nWhy.\n'):
         f = tempfile.NamedTemporaryFile('w', suffix='.patch', delete=False)
         f.write(COVER % body)
         f.close()
+        src = tempfile.NamedTemporaryFile('w', suffix='.txt', delete=False)
+        src.write(source)
+        src.close()
         t = check.Tally()
         with contextlib.redirect_stdout(io.StringIO()):
-            n = S.part_cover(t, f.name)
+            n = S.part_cover(t, f.name, src.name)
         os.unlink(f.name)
+        os.unlink(src.name)
         return n, t
+
+    def test_a_line_b4_would_drop(self):
+        n, t = self.rows('Why.\n', 'Subject\n\nthe one that ends a #PF, #BP or\n#DB inside\n')
+        self.assertEqual((n, t.failed()), (1, 1))
+        self.assertIn('lines 4 start with #', t.rows[0][2])
 
     def test_body_between_headers_and_shortlog(self):
         self.assertEqual(S.cover_body(COVER % 'Why.\n\nHow.\n'), ['Why.', '', 'How.'])
