@@ -18,7 +18,7 @@ HPET_SOAK_SECONDS ?= 600
 
 .PHONY: all run check timing-reset deps tree kernel base-kernel ksft initramfs export \
 	torture torture-base model windows bisect boot boot-i386 series-check \
-	series-check-full send-preview bench hpet-soak wide-kernel lockfree kvm lab-test clean distclean help
+	series-check-full send-preview bench hpet-soak wide-kernel sanitizers lockfree kvm lab-test clean distclean help
 
 all: help
 
@@ -95,6 +95,16 @@ hpet-soak: deps tree kernel ksft
 wide-kernel: deps tree ksft
 	$(LAB)/kbuild.sh series wide-kernel
 	$(PY) $(LAB)/lab.py boot workload --variant wide-kernel --nmi-rate 200 --append lab.seconds=30
+
+# The test kernel with KASAN, then with KCSAN (lab/config/variants): built
+# and checked by objtool (noinstr code calling instrumented code fails the
+# build), then booted under the torture test with all hazards (60 s): no
+# KASAN or KCSAN report, nothing lost.
+sanitizers: deps tree ksft
+	for v in kasan kcsan; do \
+		$(LAB)/kbuild.sh series $$v && \
+		$(PY) $(LAB)/lab.py torture --variant $$v --seconds 60 || exit 1; \
+	done
 
 # How often the dispatcher takes a lock or does port I/O on internal NMIs
 # under a PMU-like load: steady NMI IPIs (250/s per CPU, no bursts), no
