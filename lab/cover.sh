@@ -24,6 +24,10 @@ branch=$(git -C "$tree" symbolic-ref --short HEAD)
 cd "$tree"
 git branch -f lab-base base
 git config b4.prep-cover-strategy branch-description
+# In a kernel tree without an SMTP setting b4 would pick the kernel.org web
+# endpoint (which needs a signature); a program that is never run keeps it
+# on the SMTP path, where -o and --dry-run write instead of sending.
+git config sendemail.smtpserver /bin/true
 git config b4.send-auto-to-cmd 'scripts/get_maintainer.pl --nogit --nogit-fallback --nogit-chief-penguins --norolestats --nol'
 git config b4.send-auto-cc-cmd 'scripts/get_maintainer.pl --nogit --nogit-fallback --nogit-chief-penguins --norolestats --nom'
 b4 prep --show-info >/dev/null 2>&1 || b4 prep -e lab-base >/dev/null 2>&1

@@ -464,14 +464,16 @@ MAX_COVER = 80
 
 def cover_body(text):
     """A cover letter -> its text lines between the mail headers and the
-    shortlog (the first "Name (n):" line), trailing blank lines left out."""
+    shortlog (b4's "---" or the first "Name (n):" line), trailing blank lines
+    left out."""
     lines = text.split('\n')
     i = 0
     while i < len(lines) and lines[i]:
         i += 1
     body = []
     for ln in lines[i + 1:]:
-        if re.match(r'^\S.* \(\d+\):$', ln):
+        # The shortlog ("Name (n):"), or b4's "---" before it.
+        if re.match(r'^\S.* \(\d+\):$', ln) or ln == '---':
             break
         body.append(ln)
     while body and not body[-1].strip():
