@@ -1,0 +1,144 @@
+"""Verdict rules of lab/hpet_check.py, fed with recorded LAB values and
+console lines of the hpet plan."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+
+import hpet_check as H  # noqa: E402
+from tally import Tally  # noqa: E402
+
+# A healthy period as the plan records it: 30 s on CPU 1, 2 s period.
+HEALTHY = {'hpet_h0_cpu': '1', 'hpet_h1_cpu': '1', 'hpet_h0_t': '10.0', 'hpet_h1_t': '40.0',
+           'hpet_h0_nmis': '5', 'hpet_h1_nmis': '20', 'hpet_h0_fires': '5', 'hpet_h1_fires': '20',
+           'hpet_h0_ext': '5', 'hpet_h1_ext': '20', 'hpet_h1_unknown': '0',
+           'hpet_h0_late': '0', 'hpet_h1_late': '1', 'hpet_h0_oow': '3', 'hpet_h1_oow': '9'}
+
+
+def verdict(fn, *args):
+    t = Tally(quiet=True)
+    fn(t, *args)
+    assert len(t.rows) == 1, t.rows
+    return t.rows[0][0]
+
+
+class TestAccounted(unittest.TestCase):
+    def test_healthy(self):
+        self.assertEqual(verdict(H.accounted, HEALTHY, 2000), 'PASS')
+
+    def test_a_fire_not_claimed(self):
+        self.assertEqual(verdict(H.accounted, dict(HEALTHY, hpet_h1_nmis='19'), 2000), 'FAIL')
+
+    def test_claimed_but_not_as_external(self):
+        self.assertEqual(verdict(H.accounted, dict(HEALTHY, hpet_h1_ext='19'), 2000), 'FAIL')
+
+    def test_fires_against_the_clock(self):
+        # 15 fires in 30 s is a 2 s period, not 1 s.
+        self.assertEqual(verdict(H.accounted, HEALTHY, 1000), 'FAIL')
+
+    def test_the_handling_cpu_moved(self):
+        self.assertEqual(verdict(H.accounted, dict(HEALTHY, hpet_h1_cpu='2'), 2000), 'FAIL')
+
+    def test_an_unknown_nmi(self):
+        self.assertEqual(verdict(H.accounted, dict(HEALTHY, hpet_h1_unknown='1'), 2000), 'FAIL')
+
+    def test_nothing_recorded(self):
+        self.assertEqual(verdict(H.accounted, {}, 2000), 'FAIL')
+
+
+SYSCTL = {'hpet_off_running': '0', 'hpet_off0_nmis': '7', 'hpet_off1_nmis': '7',
+          'hpet_sysctl_bad': 'refused', 'hpet_on_running': '1', 'hpet_on0_nmis': '7',
+          'hpet_on1_nmis': '9', 'hpet_lockup_thresh': str(H.LOCKUP_THRESH),
+          'hpet_lockup_period_ms': str(1000 * H.LOCKUP_THRESH), 'hpet_lockup_running': '1'}
+
+
+class TestSysctl(unittest.TestCase):
+    def test_off_bad_on(self):
+        self.assertEqual(verdict(H.sysctl, SYSCTL, []), 'PASS')
+
+    def test_nmis_while_off(self):
+        self.assertEqual(verdict(H.sysctl, dict(SYSCTL, hpet_off1_nmis='8'), []), 'FAIL')
+
+    def test_bad_value_taken(self):
+        self.assertEqual(verdict(H.sysctl, dict(SYSCTL, hpet_sysctl_bad='accepted'), []),
+                         'FAIL')
+
+    def test_no_nmi_after_on(self):
+        self.assertEqual(verdict(H.sysctl, dict(SYSCTL, hpet_on1_nmis='7'), []), 'FAIL')
+
+    def test_period_not_following_the_threshold(self):
+        self.assertEqual(verdict(H.sysctl, dict(SYSCTL, hpet_lockup_period_ms='10000'), []),
+                         'FAIL')
+
+
+HANDLING = {'hpet_cpu_bad': 'refused', 'hpet_mv0_cpu': '2', 'hpet_mv0_nmis': '1',
+            'hpet_mv1_nmis': '4', 'hpet_mv0_ext': '1', 'hpet_mv1_ext': '4',
+            'hpet_offline_cpu': '2', 'hpet_hp0_cpu': '0', 'hpet_hp1_cpu': '0',
+            'hpet_hp0_nmis': '4', 'hpet_hp1_nmis': '8', 'hpet_hp0_ext': '4', 'hpet_hp1_ext': '8'}
+HANDLING_LINES = [(12.0, 'nmi_watchdog_hpet_cpu=7: not a watched CPU')]
+
+
+class TestHandling(unittest.TestCase):
+    def test_moved_then_hotplugged(self):
+        self.assertEqual(verdict(H.handling, HANDLING, HANDLING_LINES), 'PASS')
+
+    def test_no_message_for_the_bad_cpu(self):
+        self.assertEqual(verdict(H.handling, HANDLING, []), 'FAIL')
+
+    def test_stayed_on_the_offline_cpu(self):
+        self.assertEqual(verdict(H.handling, dict(HANDLING, hpet_hp0_cpu='2', hpet_hp1_cpu='2'),
+                                 HANDLING_LINES), 'FAIL')
+
+    def test_no_nmis_after_hotplug(self):
+        self.assertEqual(verdict(H.handling, dict(HANDLING, hpet_hp1_nmis='4', hpet_hp1_ext='4'),
+                                 HANDLING_LINES), 'FAIL')
+
+    def test_not_run(self):
+        self.assertEqual(verdict(H.handling, {}, []), 'FAIL')
+
+
+def lockup_lines(cpu, reported, after, backtrace=True):
+    lines = [(50.0, 'lab: hpet: lockup start cpu=%d' % cpu),
+             (50.5, 'test_lockup: START on CPU%d' % cpu)]
+    for c in reported:
+        lines.append((50.5 + after, 'Watchdog detected hard LOCKUP on cpu %d' % c))
+    if backtrace:
+        lines.append((50.6 + after, 'NMI backtrace for cpu %d' % cpu))
+    lines.append((60.0, 'lab: hpet: lockup end'))
+    return lines
+
+
+class TestLockup(unittest.TestCase):
+    KV = {'hpet_lockup_other': '2', 'hpet_lockup_self': '1',
+          'hpet_lockup_thresh': str(H.LOCKUP_THRESH)}
+
+    def rows(self, which, lines):
+        t = Tally(quiet=True)
+        H.lockup(t, self.KV, lines, which, 'hpet:lockup-' + which)
+        return t.rows[0]
+
+    def test_reported_for_that_cpu_only(self):
+        self.assertEqual(self.rows('other', lockup_lines(2, [2], 4.0))[0], 'PASS')
+
+    def test_reported_for_another_cpu_too(self):
+        self.assertEqual(self.rows('other', lockup_lines(2, [2, 0], 4.0))[0], 'FAIL')
+
+    def test_reported_too_late(self):
+        self.assertEqual(self.rows('other', lockup_lines(2, [2], 3 * H.LOCKUP_THRESH + 2.0))[0],
+                         'FAIL')
+
+    def test_no_backtrace_of_the_other_cpu(self):
+        self.assertEqual(self.rows('other', lockup_lines(2, [2], 4.0, backtrace=False))[0],
+                         'FAIL')
+
+    def test_the_handling_cpu_reports_itself(self):
+        self.assertEqual(self.rows('self', lockup_lines(1, [1], 4.0, backtrace=False))[0],
+                         'PASS')
+
+    def test_no_report(self):
+        self.assertEqual(self.rows('other', lockup_lines(2, [], 4.0))[0], 'FAIL')
+
+
+if __name__ == '__main__':
+    unittest.main()
