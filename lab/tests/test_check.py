@@ -205,6 +205,7 @@ class TestSummaryTee(unittest.TestCase):
         tee = check.SummaryTee(out)
         tee.write('ok 1 model\n      MODEL states=5 errors=0 mutants_killed=12/12\nbase: TOR')
         tee.write('TURE raised=3 lost=0\nkbuild: series built in 453 s\n')
+        tee.write('ok 369 kvm:torture # TORTURE raised=180956 lost=0\n')
         self.assertEqual(tee.lines, ['MODEL states=5 errors=0 mutants_killed=12/12',
                                      'base: TORTURE raised=3 lost=0'])
         self.assertIn('kbuild: series built', out.getvalue())
