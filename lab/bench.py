@@ -233,8 +233,8 @@ def read_histogram(inp, outdir, sock, nt_ext):
     return list(struct.unpack('<%dI' % HIST_BUCKETS, raw))
 
 
-def vm_spec(inp, outdir, plan_args, cpus, timeout, mem=None, qemu_args=()):
-    return boots.spec(inp['kernel'], inp['initrd'], 'bench', outdir, cpus=cpus, mem=mem,
+def vm_spec(variant, inp, outdir, plan_args, cpus, timeout, mem=None, qemu_args=()):
+    return boots.spec(inp['kernel'], inp['initrd'], 'bench', outdir, variant, cpus=cpus, mem=mem,
                       timeout=timeout, quiet=True, append=list(plan_args),
                       qemu_args=list(qemu_args))
 
@@ -249,7 +249,7 @@ def part_torture(variant, inp, args):
     params = 'duration=%d:hazards=%s' % (args.torture_seconds, args.torture_hazards)
     if args.torture_params:
         params += ':' + args.torture_params
-    spec = vm_spec(inp, outdir, ['lab.bench=torture', 'lab.torture=' + params],
+    spec = vm_spec(variant, inp, outdir, ['lab.bench=torture', 'lab.torture=' + params],
                    None, args.torture_seconds + 400,
                    qemu_args=['-gdb', 'unix:%s,server=on,wait=off' % sock])
     box = {}
@@ -303,8 +303,8 @@ def part_sweep(variant, inp, args):
         params += ':' + args.sweep_params
     per_step = args.sweep_seconds + 30
     summary = vm.run(vm_spec(
-        inp, outdir, ['lab.bench=sweep', 'lab.sweep=' + ','.join(map(str, rates)),
-                      'lab.torture=' + params],
+        variant, inp, outdir,
+        ['lab.bench=sweep', 'lab.sweep=' + ','.join(map(str, rates)), 'lab.torture=' + params],
         None, 300 + per_step * len(rates)))
     b = boots.Boot('sweep-' + NAME[variant], summary, outdir)
     with open(os.path.join(outdir, 'results.txt'), 'rb') as f:
@@ -334,8 +334,8 @@ def part_scale(variant, inp, args):
     outdir = os.path.join(args.out, 'scale-' + NAME[variant])
     n = args.scale_cpus
     summary = vm.run(vm_spec(
-        inp, outdir, ['lab.bench=scale', 'lpj=%d' % vm.host_lpj()], n, args.scale_timeout,
-        mem=max(1024, 32 * n)))
+        variant, inp, outdir, ['lab.bench=scale', 'lpj=%d' % vm.host_lpj()], n,
+        args.scale_timeout, mem=max(1024, 32 * n)))
     b = boots.Boot('scale-' + NAME[variant], summary, outdir)
     text = console_text(outdir)
     cpus = scan.backtrace_cpus(text)

@@ -110,9 +110,13 @@ class Boot:
         return scan.failing(self.findings)
 
 
-def spec(kernel, initrd, plan, out, cpus=None, mem=None, **kw):
-    """A vm.BootSpec with lab.conf's machine (VM_CPUS, VM_MEM) unless given."""
+def spec(kernel, initrd, plan, out, variant='series', cpus=None, mem=None, **kw):
+    """A vm.BootSpec with lab.conf's machine (VM_CPUS, VM_MEM) and the QEMU
+    binary and -cpu of the variant's row of lab/config/variants, unless given."""
     c = conf()
+    row = variant_row(variant)
+    kw['qemu'] = kw.get('qemu') or row['qemu'] or vm.QEMU
+    kw['cpu'] = kw.get('cpu') or row['cpu'] or vm.CPU
     return vm.BootSpec(kernel=kernel, initrd=initrd, plan=plan, out=out,
                        cpus=int(cpus or c.get('VM_CPUS', 4)), mem=int(mem or c.get('VM_MEM', 1024)),
                        **kw)
@@ -127,11 +131,9 @@ def boot(variant, plan, name, append=(), nmi_rate=0.0, timeout=600, allow=(),
     nmi_gate: the guest switches the host's NMI storm on and off."""
     ensure_variant(variant)
     outdir = os.path.join(BUILD, 'runs', name)
-    row = variant_row(variant)
-    summary = vm.run(spec(bzimage(variant), initrd(variant), plan, outdir, cpus=cpus,
+    summary = vm.run(spec(bzimage(variant), initrd(variant), plan, outdir, variant, cpus=cpus,
                           timeout=timeout, nmi_rate=nmi_rate, append=list(append),
-                          qemu_args=list(qemu_args), quiet=quiet,
-                          qemu=qemu or row['qemu'] or vm.QEMU, cpu=cpu or row['cpu'] or vm.CPU,
+                          qemu_args=list(qemu_args), quiet=quiet, qemu=qemu, cpu=cpu,
                           nmi_gate=nmi_gate))
     return Boot(name, summary, outdir, allow, window)
 

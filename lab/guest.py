@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 
+import boots
 import vm
 from gdbstub import Gdb, LabError
 from kcode import START_KERNEL_MAP
@@ -70,8 +71,8 @@ class Guest:
                 os.unlink(os.path.join(self.outdir, n))
             except FileNotFoundError:
                 pass
-        boot = vm.BootSpec(self.args.kernel, self.args.initrd, spec['plan'], self.outdir,
-                           cpus=1, gdb=True, append=list(spec['append']))
+        boot = boots.spec(self.args.kernel, self.args.initrd, spec['plan'], self.outdir,
+                          cpus=1, gdb=True, append=list(spec['append']))
         if self.args.icount:
             # Not vm.py's --icount (sleep=off): with sleep=off QEMU 7.2 warps
             # the virtual clock to the next timer deadline whenever the vCPU

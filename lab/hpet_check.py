@@ -87,7 +87,7 @@ def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=No
     """boots.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
     summary = vm.run(boots.spec(boots.bzimage(KERNEL), boots.initrd(KERNEL), 'hpet',
-                                os.path.join(boots.BUILD, 'runs', name), cpus=cpus,
+                                os.path.join(boots.BUILD, 'runs', name), KERNEL, cpus=cpus,
                                 timeout=timeout, quiet=True, append=list(append),
                                 qemu_args=list(qemu_args)))
     return boots.Boot(name, summary, os.path.join(boots.BUILD, 'runs', name), allow, window)

@@ -218,7 +218,8 @@ def boot(variant, tests, nmi_rate, test_timeout=TEST_TIMEOUT, timeout=3600,
     name = NAMES[variant]
     outdir = os.path.join(boots.BUILD, 'runs', run_name or ('check-' + name))
     summary = vm.run(boots.spec(
-        boots.bzimage(variant), boots.initrd(NAMES[variant]), 'kvm', outdir, timeout=timeout,
+        boots.bzimage(variant), boots.initrd(NAMES[variant]), 'kvm', outdir, variant,
+        timeout=timeout,
         nmi_rate=nmi_rate, nmi_gate=True,
         append=['lpj=%d' % vm.host_lpj(), 'lab.kvm_tests=' + ','.join(tests),
                 'lab.kvm_timeout=%d' % test_timeout, 'lab.kvm_retry=' + ','.join(retry),
