@@ -10,7 +10,8 @@ import boots  # noqa: E402
 
 # The names the lab builds or boots (kbuild.sh, check, bench, series-check).
 USED = ('series', 'instrument', 'bisect', 'i386', 'i386-base', 'series-prod',
-        'instrument-prod', 'wide-kernel', 'kasan', 'kcsan', 'widecheck', 'w1-wide', 'w1-i386', 'w1-allno',
+        'instrument-prod', 'wide-kernel', 'kasan', 'kcsan', 'widecheck', 'w1-wide', 'w1-i386',
+        'w1-allno',
         'full-defconfig-x86_64', 'full-defconfig-i386')
 
 
