@@ -176,8 +176,8 @@ def part_model(t):
     r = subprocess.run(['bash', script], capture_output=True, text=True)
     last = (r.stdout.strip().splitlines() or [''])[-1]
     print('      ' + last)
-    t.add('PASS' if r.returncode == 0 and model_ok(last) else 'FAIL', 'model',
-          '' if r.returncode == 0 and model_ok(last) else last or r.stderr.strip()[-200:])
+    ok = r.returncode == 0 and model_ok(last)
+    t.add('PASS' if ok else 'FAIL', 'model', '' if ok else last or r.stderr.strip()[-200:])
 
 
 def model_ok(line):
