@@ -99,7 +99,8 @@ wide-kernel: deps tree ksft
 # The test kernel with KASAN, then with KCSAN (lab/config/variants): built
 # and checked by objtool (noinstr code calling instrumented code fails the
 # build), then booted under the torture test with all hazards (60 s): no
-# KASAN or KCSAN report, nothing lost.
+# KASAN or KCSAN report, nothing lost.  make check's part build runs the
+# cheap half, object by object without linking (lab/sancheck.sh).
 sanitizers: deps tree ksft
 	for v in kasan kcsan; do \
 		$(LAB)/kbuild.sh series $$v && \

@@ -5,8 +5,9 @@ Parts (all run by default; --only picks some):
   lab         the lab's own unit tests (lab/tests)
   checkpatch  scripts/checkpatch.pl --strict on every patch
   build       every object the series touches, built with FRED, KVM, Xen PV,
-              SEV, UV and the NMI drivers on (lab/widecheck.sh); kernel-doc
-              on the files with new APIs
+              SEV, UV and the NMI drivers on (lab/widecheck.sh); its noinstr
+              code under KASAN and KCSAN through objtool (lab/sancheck.sh);
+              kernel-doc on the files with new APIs
   series      is the series ready to send (lab/series_check.py, make
               series-check): checkpatch, bisect, the touched objects with
               W=1 and sparse under wide, i386 and allnoconfig configs against
@@ -18,7 +19,9 @@ Parts (all run by default; --only picks some):
   model       the Promela model of the nesting protocol (model/run.sh)
   ksft        tools/testing/selftests/x86, 64- and 32-bit, in the guest while
               the host injects NMIs; the console is scanned
-  torture     a short torture run with all hazards; the console is scanned
+  torture     torture runs with all hazards: the kernel's default knobs against
+              the base, what real sources do, the external CPU going offline
+              and back (lab/torture_check.py); the console is scanned
   windows     nested NMIs injected at 12 sampled instructions of the NMI entry
               through the gdbstub (make windows sweeps them all)
   hpet        the HPET NMI hard-lockup detector (nmi_watchdog=hpet): a
@@ -33,7 +36,6 @@ Expected failures (lab/expected-failures) are proven on the base kernel
 before they are counted as XFAIL.  The last line is "N passed, M failed".
 """
 
-import glob
 import os
 import re
 import subprocess
@@ -47,10 +49,10 @@ import expect
 import hpet_check
 import kvm_check
 import report
-import results
 import scan
 import series_check
 import timing
+import torture_check
 from tally import Tally, parse_summary  # noqa: F401 (check.Tally: the rows of every part)
 
 PARTS = ('lab', 'checkpatch', 'build', 'series', 'i386', 'model', 'ksft', 'torture', 'windows',
@@ -85,6 +87,13 @@ def part_build(t):
     r = subprocess.run([os.path.join(boots.LAB, 'widecheck.sh')], capture_output=True, text=True)
     last = ((r.stdout + r.stderr).strip().splitlines() or [''])[-1]
     t.add('PASS' if r.returncode == 0 else 'FAIL', 'build:wide', '' if r.returncode == 0 else last)
+    # The noinstr code under KASAN and KCSAN, object by object.
+    r = subprocess.run([os.path.join(boots.LAB, 'sancheck.sh')], capture_output=True, text=True)
+    lines = (r.stdout + r.stderr).strip().splitlines() or ['']
+    t.add('PASS' if r.returncode == 0 else 'FAIL', 'build:sanitizers',
+          '; '.join(ln.replace('sancheck: ', '') for ln in lines if ln.startswith('sancheck:'))
+          if r.returncode == 0 else
+          '; '.join([ln for ln in lines if 'objtool' in ln][:1] + lines[-1:]))
     out = series_check.kernel_doc(os.path.join(boots.BUILD, 'linux'),
                                   series_check.KERNEL_DOC_FILES)
     t.add('PASS' if not out else 'FAIL', 'build:kernel-doc', out[0] if out else '')
@@ -235,7 +244,7 @@ def part_ksft(t, args, expected):
     got = b.results.test_map()
     t.add('PASS' if b.completed() else 'FAIL', 'boot:ksft',
           '' if b.completed() else 'plan did not complete: %s' % b.status)
-    console(t, b, 'console:ksft')
+    report.console_row(t, b, 'console:ksft')
     if b.results.plan is not None and b.results.plan != len(b.results.tests):
         t.add('FAIL', 'ksft:plan', 'KTAP plan %d, %d results' % (b.results.plan,
                                                                 len(b.results.tests)))
@@ -272,16 +281,6 @@ def ksft_row(name, st, directive, nmi_rate, expected, base):
     return v, note
 
 
-def nesting_row(kc):
-    """(verdict, row, note) of the series' nesting counts under the torture
-    test's unmask hazard: nesting must happen, and every repeat of the
-    handler needs at least one nested NMI that redirected the IRET."""
-    nested, repeats = kc.get('nested', 0), kc.get('repeats', 0)
-    ok = 0 < repeats <= nested
-    return ('PASS' if ok else 'FAIL', 'torture:nesting',
-            'nested=%d repeats=%d (want 0 < repeats <= nested)' % (nested, repeats))
-
-
 def first_failures(diag, n=3):
     """The first n lines of a selftest's output that say what failed: its
     "[FAIL]" checks and "not ok" results (a CI log then tells why)."""
@@ -295,177 +294,6 @@ def run_on_base(names, args):
                  timeout=900, append=['lab.tests=' + ','.join(names)], allow=KSFT_ALLOW,
                  quiet=True)
     return b.results.test_map()
-
-
-def console(t, b, name):
-    n = b.console_findings()
-    if n:
-        t.add('FAIL', name, '%d findings, first: %s' % (n, report.first_finding(b)))
-    else:
-        t.add('PASS', name)
-
-
-# The torture part: all hazards, senders held up between event and IPI now
-# and then (a vCPU the host does not run), the kernel's default knobs.
-TORTURE_PARAMS = 'duration=%d:hazards=all:delay_every=50:delay_us=3000'
-# Then the genuine phase: host NMIs for this long, each to be reported as
-# unknown (boots.torture_boot()).
-GENUINE_SECS = 10
-
-
-def backtrace_row(b):
-    """The sysrq-l the torture plan sends in the storm: every CPU's NMI
-    backtrace on the console (the NMI IPI handler runs only in NMIs that
-    follow an NMI IPI; a lost IPI event leaves a CPU out)."""
-    want = b.results.lab.get('cpus')
-    if not want or not b.results.lab.get('backtrace_sent'):
-        return 'FAIL', 'the plan sent no sysrq-l'
-    with open(os.path.join(b.outdir, 'console.log'), errors='replace') as f:
-        seen = set(scan.backtrace_cpus(f.read()))
-    missing = sorted(set(range(int(want))) - seen)
-    return ('FAIL' if missing else 'PASS',
-            'NMI backtraces of %d of %s CPUs%s' % (
-                len(seen), want, ', missing: %s' % missing if missing else ''))
-
-
-def part_torture(t, args, expected):
-    params = TORTURE_PARAMS % args.torture_seconds
-    b = boots.torture_boot('series', 'check-torture', params, GENUINE_SECS)
-    tt = b.results.torture
-    if not b.completed() or not tt:
-        t.add('FAIL', 'torture', 'plan did not complete: %s %s' % (
-            b.status, b.results.lab.get('torture', '')))
-        console(t, b, 'console:torture')
-        return b
-    print('      ' + report.torture_line(b))
-    for part in ('int', 'ext'):
-        name = 'torture:' + part
-        failed = tt.get(part + '_verdict') != 'PASS'
-        base_failed = None
-        if name in expected and failed:
-            base_failed = torture_base_fails(part, args)
-        v = expect.classify(name, failed, expected, base_failed)
-        note = ''
-        if v != 'PASS':
-            note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
-                part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
-                'nest_dropped', 'nest_ok', 'reentry') if k in tt)
-        t.add(v, name, note)
-    tf = report.torture_fields(b)
-    left = report.unexplained_unknown(tf)
-    t.add('PASS' if left == 0 else 'FAIL', 'torture:unknown',
-          'unknown=%s, explained by late IPIs (ipi_slow)=%s' % (
-              tf.get('unknown', '-'), tf.get('ipi_slow', '-')))
-    v, note = genuine_row(b)
-    t.add(v, 'torture:genuine', note)
-    # The base under the same load: spurious unknown NMIs, and its genuine
-    # ones for the record.
-    base = boots.torture_boot('instrument', 'check-torture-base', params, GENUINE_SECS,
-                            quiet=True)
-    print('      base: ' + report.torture_line(base))
-    v, note = spurious_row(b, base)
-    t.add(v, 'torture:spurious', note)
-    # The kernel's own nesting counts (the series): with the unmask hazard
-    # nesting must happen, and every repeat needs at least one redirect.
-    kc = report.kernel_counts(b)
-    if kc is not None:
-        t.add(*nesting_row(kc))
-        # Only the CPU that receives external NMIs may run the external pass
-        # on an NMI an internal handler claimed, or send itself poll NMIs.
-        busy = report.ext_work_elsewhere(b.results, tt.get('ext_cpu', '0'))
-        t.add('FAIL' if busy else 'PASS', 'torture:lockfree-elsewhere',
-              ' '.join('cpu%s:%s=%d' % w for w in busy) or
-              'ext_polls=0 poll_nmis=0 on every CPU but %s' % tt.get('ext_cpu', '0'))
-    v, note = backtrace_row(b)
-    t.add(v, 'torture:backtrace', note)
-    other = [k for k in ('reentry', 'reg_errors', 'bp_hits_nmi') if tt.get(k, '0') != '0']
-    t.add('FAIL' if other else 'PASS', 'torture:integrity',
-          ' '.join('%s=%s' % (k, tt[k]) for k in other))
-    if b.results.lab.get('user_load_failures'):
-        t.add('FAIL', 'torture:user-load', b.results.lab['user_load_failures'])
-    n = report.torture_console_failures(b)
-    t.add('PASS' if n == 0 else 'FAIL', 'console:torture',
-          '' if n == 0 else '%d findings, first: %s' % (n, report.first_finding(b)))
-    return b
-
-
-# What real sources do (nmi_torture's knobs): a local handler that claims
-# every NMI for 100 ms after an event (AMD's PMU), one that reports more
-# events than it had NMIs (perf), external NMIs sent to any CPU (firmware-
-# first errors), and senders held up between event and IPI (a vCPU the host
-# does not run).  At the kernel's default knobs.
-REAL_SOURCES = 'sticky_ms=100:overreport=2:ext_any=1:delay_every=50:delay_us=3000'
-# Poll NMIs per second a CPU may take: one per poll interval, with slack.
-POLLS_PER_S = 100 * 1.5
-
-
-def poll_storms(r, seconds):
-    """[(cpu, poll_nmis)] above POLLS_PER_S * seconds + 10."""
-    out = []
-    for cpu in sorted(k for k in r.nmistats.get('after', {}) if k.isdigit()):
-        d = results.nmistats_delta(r, row=cpu) or {}
-        if d.get('poll_nmis', 0) > POLLS_PER_S * seconds + 10:
-            out.append((cpu, d['poll_nmis']))
-    return out
-
-
-def genuine_row(b):
-    """(verdict, note): every host NMI of the genuine phase was reported as
-    an unknown NMI, and there was at least one."""
-    g = report.genuine_fields(b)
-    rep, sent = report._int(g.get('genuine_reported'), None), report._int(g.get('genuine_sent'), 0)
-    ok = rep is not None and sent > 0 and rep == sent
-    return 'PASS' if ok else 'FAIL', 'genuine_reported=%s genuine_sent=%s' % (
-        g.get('genuine_reported', '-'), g.get('genuine_sent', '-'))
-
-
-def spurious_row(series, base):
-    """(verdict, note): the series reports at most a tenth of the base's
-    spurious unknown NMIs under the same load (none when the base had
-    fewer than ten)."""
-    s = report._int(series.results.torture.get('unexplained'), None)
-    b = report._int(base.results.torture.get('unexplained'), None)
-    ok = s is not None and b is not None and s * 10 <= b
-    return 'PASS' if ok else 'FAIL', 'unknown_spurious series=%s base=%s (want series*10 <= base)' % (
-        '-' if s is None else s, '-' if b is None else b)
-
-
-def part_torture_real(t, args):
-    secs = max(20, args.torture_seconds // 2)
-    params = 'duration=%d:hazards=all:%s' % (secs, REAL_SOURCES)
-    b = boots.torture_boot('series', 'check-torture-real', params)
-    tt = b.results.torture
-    if not b.completed() or not tt:
-        t.add('FAIL', 'torture-real', 'plan did not complete: %s %s' % (
-            b.status, b.results.lab.get('torture', '')))
-        console(t, b, 'console:torture-real')
-        return
-    print('      ' + report.torture_line(b))
-    for part in ('int', 'ext'):
-        note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
-            part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
-            'int_sticky', 'delayed'))
-        t.add('PASS' if tt.get(part + '_verdict') == 'PASS' else 'FAIL',
-              'torture-real:' + part, note)
-    tf = report.torture_fields(b)
-    left = report.unexplained_unknown(tf)
-    t.add('PASS' if left == 0 else 'FAIL', 'torture-real:unknown',
-          'unknown=%s unexplained-by-the-test=%s ipi_slow=%s' % (
-              tf.get('unknown', '-'), tt.get('unexplained', '-'), tf.get('ipi_slow', '-')))
-    storms = poll_storms(b.results, int(tt.get('elapsed_ms', secs * 1000)) / 1000.0)
-    t.add('FAIL' if storms else 'PASS', 'torture-real:polls',
-          ' '.join('cpu%s:poll_nmis=%d' % c for c in storms) or
-          'at most %d poll NMIs/s on every CPU' % POLLS_PER_S)
-    n = report.torture_console_failures(b)
-    t.add('PASS' if n == 0 else 'FAIL', 'console:torture-real',
-          '' if n == 0 else '%d findings, first: %s' % (n, report.first_finding(b)))
-
-
-def torture_base_fails(part, args):
-    b = boots.torture_boot('instrument', 'check-torture-base-xfail',
-                         TORTURE_PARAMS % args.torture_seconds, quiet=True)
-    print('      base: ' + report.torture_line(b))
-    return b.results.torture.get(part + '_verdict') == 'FAIL'
 
 
 def part_windows(t):
@@ -483,15 +311,6 @@ def part_windows(t):
 
 def part_series(t):
     print('      ' + series_check.run(t))
-
-
-def part_torture_all(t, args, expected):
-    if glob.glob(os.path.join(boots.BUILD, 'out-series', '**', 'nmi_torture.ko'),
-                 recursive=True):
-        part_torture(t, args, expected)
-        part_torture_real(t, args)
-    else:
-        t.add('FAIL', 'torture', 'the series does not build nmi_torture.ko')
 
 
 def part_hpet(t, args):
@@ -579,7 +398,7 @@ def run(args, tee):
         ('i386', lambda: part_i386(t, args, beside=beside)),
         ('model', lambda: part_model(t)),
         ('ksft', lambda: part_ksft(t, args, expected)),
-        ('torture', lambda: part_torture_all(t, args, expected)),
+        ('torture', lambda: torture_check.run(t, args, expected)),
         ('windows', lambda: part_windows(t)),
         ('hpet', lambda: part_hpet(t, args)),
         ('kvm', lambda: part_kvm(t, args)),

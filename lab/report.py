@@ -24,6 +24,15 @@ def findings_block(b, limit=5):
     return lines
 
 
+def console_row(t, b, name):
+    """A row for the console scan of boot b: PASS when it found nothing."""
+    n = b.console_findings()
+    if n:
+        t.add('FAIL', name, '%d findings, first: %s' % (n, first_finding(b)))
+    else:
+        t.add('PASS', name)
+
+
 def first_finding(b):
     """The first console line that fails a boot, or ''."""
     return next((line for k in b.findings if k not in scan.INFO_KINDS
@@ -128,15 +137,16 @@ def ext_cpu_polls(delta, cpu):
         cpu, 100.0 * delta.get('poll_nmis', 0) / delta['internal'])
 
 
-def ext_work_elsewhere(r, ext_cpu):
+def ext_work_elsewhere(r, ext_cpu, before='before', after='after'):
     """[(cpu, counter, n)]: external passes on claimed NMIs (ext_polls) or
-    poll NMIs on CPUs that do not receive external NMIs; the series' design
-    says there are none.  Empty on a kernel without per-CPU stats."""
+    poll NMIs on CPUs that do not receive external NMIs, between the
+    x86/nmi_stats snapshots before and after; the series' design says there
+    are none.  Empty on a kernel without per-CPU stats."""
     out = []
-    for cpu in sorted(k for k in r.nmistats.get('after', {}) if k.isdigit()):
+    for cpu in sorted(k for k in r.nmistats.get(after, {}) if k.isdigit()):
         if cpu == str(ext_cpu):
             continue
-        d = results.nmistats_delta(r, row=cpu) or {}
+        d = results.nmistats_delta(r, before, after, row=cpu) or {}
         out += [(cpu, k, d[k]) for k in ('ext_polls', 'poll_nmis') if d.get(k)]
     return out
 

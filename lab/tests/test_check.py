@@ -6,6 +6,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 import check    # noqa: E402
+import torture_check  # noqa: E402
 import results  # noqa: E402
 
 HEADER = ('cpu internal external fallback unknown unknown_b2b unknown_expired swallowed '
@@ -24,13 +25,13 @@ def stats(before, after):
 class TestPollStorms(unittest.TestCase):
     def test_within_the_interval(self):
         r = stats({'0': 5, '1': 0}, {'0': 5 + 30 * 100, '1': 40})
-        self.assertEqual(check.poll_storms(r, 30), [])
+        self.assertEqual(torture_check.poll_storms(r, 30), [])
 
     def test_the_old_dispatcher_storm(self):
         # 825772 poll NMIs in 40 s on CPU 0: what the dispatcher did before
         # a poll NMI identified itself, with a sticky local handler.
         r = stats({'0': 1, '1': 0}, {'0': 825773, '1': 0})
-        self.assertEqual(check.poll_storms(r, 40), [('0', 825772)])
+        self.assertEqual(torture_check.poll_storms(r, 40), [('0', 825772)])
 
 
 class TestFirstFailures(unittest.TestCase):
@@ -61,32 +62,32 @@ class FakeBoot:
 class TestGenuineAndSpurious(unittest.TestCase):
     def test_every_genuine_nmi_reported(self):
         b = FakeBoot('LAB genuine_reported=10\n', injected=10)
-        self.assertEqual(check.genuine_row(b)[0], 'PASS')
+        self.assertEqual(torture_check.genuine_row(b)[0], 'PASS')
 
     def test_a_genuine_nmi_swallowed(self):
         b = FakeBoot('LAB genuine_reported=9\n', injected=10)
-        self.assertEqual(check.genuine_row(b), ('FAIL', 'genuine_reported=9 genuine_sent=10'))
+        self.assertEqual(torture_check.genuine_row(b), ('FAIL', 'genuine_reported=9 genuine_sent=10'))
 
     def test_no_genuine_phase_or_nothing_sent(self):
-        self.assertEqual(check.genuine_row(FakeBoot('', injected=10))[0], 'FAIL')
-        self.assertEqual(check.genuine_row(FakeBoot('LAB genuine_reported=0\n'))[0], 'FAIL')
+        self.assertEqual(torture_check.genuine_row(FakeBoot('', injected=10))[0], 'FAIL')
+        self.assertEqual(torture_check.genuine_row(FakeBoot('LAB genuine_reported=0\n'))[0], 'FAIL')
 
     def test_spurious_a_tenth_of_the_base(self):
         s = FakeBoot('TORTURE_KV unexplained=39\n')
         b = FakeBoot('TORTURE_KV unexplained=395\n')
-        self.assertEqual(check.spurious_row(s, b)[0], 'PASS')
+        self.assertEqual(torture_check.spurious_row(s, b)[0], 'PASS')
         s = FakeBoot('TORTURE_KV unexplained=78\n')
-        self.assertEqual(check.spurious_row(s, b)[0], 'FAIL')
+        self.assertEqual(torture_check.spurious_row(s, b)[0], 'FAIL')
 
     def test_spurious_without_counts(self):
         s = FakeBoot('TORTURE_KV unexplained=0\n')
-        self.assertEqual(check.spurious_row(s, FakeBoot(''))[0], 'FAIL')
-        self.assertEqual(check.spurious_row(FakeBoot(''), s)[0], 'FAIL')
+        self.assertEqual(torture_check.spurious_row(s, FakeBoot(''))[0], 'FAIL')
+        self.assertEqual(torture_check.spurious_row(FakeBoot(''), s)[0], 'FAIL')
 
     def test_base_without_spurious_needs_none(self):
         s = FakeBoot('TORTURE_KV unexplained=0\n')
-        self.assertEqual(check.spurious_row(s, s)[0], 'PASS')
-        self.assertEqual(check.spurious_row(FakeBoot('TORTURE_KV unexplained=1\n'), s)[0],
+        self.assertEqual(torture_check.spurious_row(s, s)[0], 'PASS')
+        self.assertEqual(torture_check.spurious_row(FakeBoot('TORTURE_KV unexplained=1\n'), s)[0],
                          'FAIL')
 
 
@@ -182,11 +183,11 @@ class TestKsftRow(unittest.TestCase):
 
 class TestNestingRow(unittest.TestCase):
     def test_rule(self):
-        self.assertEqual(check.nesting_row({'nested': 5, 'repeats': 3})[0], 'PASS')
-        self.assertEqual(check.nesting_row({'nested': 3, 'repeats': 3})[0], 'PASS')
-        self.assertEqual(check.nesting_row({'nested': 0, 'repeats': 0})[0], 'FAIL')
-        self.assertEqual(check.nesting_row({'nested': 2, 'repeats': 3})[0], 'FAIL')
-        self.assertEqual(check.nesting_row({})[0], 'FAIL')
+        self.assertEqual(torture_check.nesting_row({'nested': 5, 'repeats': 3})[0], 'PASS')
+        self.assertEqual(torture_check.nesting_row({'nested': 3, 'repeats': 3})[0], 'PASS')
+        self.assertEqual(torture_check.nesting_row({'nested': 0, 'repeats': 0})[0], 'FAIL')
+        self.assertEqual(torture_check.nesting_row({'nested': 2, 'repeats': 3})[0], 'FAIL')
+        self.assertEqual(torture_check.nesting_row({})[0], 'FAIL')
 
 
 class TestModelLine(unittest.TestCase):
@@ -245,17 +246,17 @@ class TestBacktrace(unittest.TestCase):
 
     def test_every_cpu(self):
         text = ''.join('[ 9.8] NMI backtrace for cpu %d\n' % c for c in (1, 0, 3, 2))
-        self.assertEqual(check.backtrace_row(self.boot(text)),
+        self.assertEqual(torture_check.backtrace_row(self.boot(text)),
                          ('PASS', 'NMI backtraces of 4 of 4 CPUs'))
 
     def test_only_the_sender(self):
         # What a kernel prints whose backtrace handler never runs: the
         # sending CPU's own backtrace, nothing from the others.
-        v, note = check.backtrace_row(self.boot('[ 9.8] NMI backtrace for cpu 1\n'))
+        v, note = torture_check.backtrace_row(self.boot('[ 9.8] NMI backtrace for cpu 1\n'))
         self.assertEqual(v, 'FAIL')
         self.assertIn('missing: [0, 2, 3]', note)
 
     def test_no_sysrq(self):
         b = self.boot('')
         b.results = results.parse('')
-        self.assertEqual(check.backtrace_row(b)[0], 'FAIL')
+        self.assertEqual(torture_check.backtrace_row(b)[0], 'FAIL')
