@@ -18,7 +18,7 @@ HPET_SOAK_SECONDS ?= 600
 
 .PHONY: all run check timing-reset deps tree kernel base-kernel ksft initramfs export \
 	torture torture-base model windows bisect boot boot-i386 series-check \
-	series-check-full send-preview bench hpet-soak wide-kernel sanitizers lockfree kvm lab-test clean distclean help
+	series-check-full send-preview bench hpet-soak wide-kernel sanitizers lockfree kvm hpet-switch lab-test clean distclean help
 
 all: help
 
@@ -88,6 +88,12 @@ bench: deps tree kernel ksft initramfs
 # HPET NMI accounted for.  Ends with an "HPETSOAK ..." line.
 hpet-soak: deps tree kernel ksft
 	$(PY) $(LAB)/lab.py hpet-soak --soak $(HPET_SOAK_SECONDS)
+
+# The hard-lockup detector switched hpet -> buddy -> hpet -> buddy -> hpet
+# at run time (kernel.hardlockup_detector), a minute apart, beside the
+# torture test; each switch printed; ends with an "HPETSWITCH ..." line.
+hpet-switch: deps tree kernel ksft
+	$(PY) $(LAB)/lab.py hpet-soak --switch $(or $(HPET_SWITCH_STEP),60)
 
 # The whole kernel with lab/config/wide.config (FRED, KVM VMX and SVM, Xen
 # PV, SEV, UV and the NMI drivers), linked and checked by objtool like the

@@ -26,7 +26,8 @@ Parts (all run by default; --only picks some):
               through the gdbstub (make windows sweeps them all)
   hpet        the HPET NMI hard-lockup detector (nmi_watchdog=hpet): a
               healthy run, a hard lockup on one CPU, sysctl and hotplug,
-              the fallbacks, a 90 s soak beside the torture test
+              the fallbacks, a 90 s soak beside the torture test, the
+              detector switched to buddy and back at run time beside it
               (lab/hpet_check.py)
   kvm         KVM as host in the guest (kvm_amd on TCG's SVM): 15 KVM
               selftests, nested SVM included, while the host injects NMIs

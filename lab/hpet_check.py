@@ -49,6 +49,23 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
                         CPU unchanged, the channel still running
     :console            nothing else in the console scan
   It ends with an "HPETSOAK ..." line.
+  hpet-switch:*         the detector's source switched at run time
+                        (kernel.hardlockup_detector) beside the torture test
+                        with all hazards (plan "hpet", lab.hpet=switch),
+                        SWITCH_STEP s apart in make check (make hpet-switch:
+                        60 s):
+    :refused            a bad name is refused with a message; perf too where
+                        no perf event can send NMIs (TCG has no PMU)
+    :buddy              three switches to buddy: the HPET channel stops, no
+                        HPET NMI in a whole step
+    :hpet               three switches back: the channel runs again, one NMI
+                        per period (from the guest's clock)
+    :torture            the torture test passes and loses nothing
+    :no-false-lockup    no lockup reported outside the lockup test
+    :lockup-buddy       then under buddy a CPU held with interrupts off is
+                        reported, that CPU only
+    :console            nothing else in the console scan
+  It ends with an "HPETSWITCH ..." line.
 
 LAB_HPET_TREE names another tree to build and boot (into build/out-hpet);
 the default is build/linux, the series, whose kernel make kernel built.
@@ -405,6 +422,124 @@ def soak(t, secs):
         ('boot_s', '%.0f' % (time.monotonic() - start))])
 
 
+SWITCH_STEP = 10        # seconds between two switches of the switching boot
+SWITCH_WINDOW = (r'lab: hpet: lockup start', r'lab: hpet: lockup end')
+
+
+def add(t, ok, name, note):
+    t.add('PASS' if ok else 'FAIL', name, note)
+    return ok
+
+
+def switch_refused(t, kv, lines):
+    """The sysctl names the HPET at first, refuses a bad name with its
+    message, and perf with its message where it cannot run (or takes it)."""
+    bad = grep(lines, r'hardlockup_detector=bogus: not one of perf, buddy, hpet')
+    perf_msg = grep(lines, r'hardlockup_detector=perf: no perf event can send NMIs')
+    perf_ok = (kv.get('hpet_sw_perf') == 'refused' and bool(perf_msg) and
+               kv.get('hpet_sw_perf_now') == 'hpet') or \
+        (kv.get('hpet_sw_perf') == 'ok' and kv.get('hpet_sw_perf_now') == 'perf')
+    return add(t, kv.get('hpet_sw_initial') == 'hpet' and kv.get('hpet_sw_bad') == 'refused' and
+               kv.get('hpet_sw_bad_now') == 'hpet' and bool(bad) and perf_ok,
+               'hpet-switch:refused', 'initially %s; bogus %s (%s); perf %s (%s)' % (
+                   kv.get('hpet_sw_initial'), kv.get('hpet_sw_bad'),
+                   bad[0][1] if bad else 'no message', kv.get('hpet_sw_perf'),
+                   perf_msg[0][1] if perf_msg else 'no message'))
+
+
+def switch_to(kv, keys, name, running):
+    return all(kv.get('hpet_sw_%s' % k) == 'ok' and kv.get('hpet_sw_%s_now' % k) == name and
+               kv.get('hpet_sw_%s_running' % k) == running for k in keys)
+
+
+def switch_buddy(t, kv, step):
+    """Each switch to buddy took and stopped the channel: no HPET NMI in a
+    whole step."""
+    keys = ('b1', 'b2', 'b3')
+    d = delta(kv, 'b0', 'b1', 'nmis')
+    return add(t, switch_to(kv, keys, 'buddy', '0') and d == 0, 'hpet-switch:buddy',
+               'three switches to buddy: %s; the HPET channel running %s; HPET NMIs in %d s: %s'
+               % (','.join(kv.get('hpet_sw_%s_now' % k, '-') for k in keys),
+                  ','.join(kv.get('hpet_sw_%s_running' % k, '-') for k in keys), step, d))
+
+
+def switch_hpet(t, kv):
+    """Each switch back to the HPET restarted the channel: one claimed NMI
+    per period (from the guest's clock), and it still runs at the end."""
+    keys = ('h1', 'h2', 'h3')
+    d_nmis, d_fires = delta(kv, 'c0', 'c1', 'nmis'), delta(kv, 'c0', 'c1', 'fires')
+    try:
+        elapsed = float(kv['hpet_c1_t']) - float(kv['hpet_c0_t'])
+    except (KeyError, ValueError):
+        elapsed = 0.0
+    want = elapsed / THRESH
+    ok = (switch_to(kv, keys, 'hpet', '1') and d_nmis is not None and d_nmis > 0 and
+          d_nmis == d_fires and abs(d_fires - want) <= 1 and kv.get('hpet_end_running') == '1')
+    add(t, ok, 'hpet-switch:hpet',
+        'three switches back to hpet, channel running %s; %.1f s: HPET NMIs %s, periods '
+        '%s (clock: %.1f)' % (','.join(kv.get('hpet_sw_%s_running' % k, '-') for k in keys),
+                             elapsed, d_nmis, d_fires, want))
+    return ok, d_nmis, want
+
+
+def switch_lockups(t, kv, lines):
+    """No lockup report outside the lockup test; inside it, under buddy,
+    one for the held CPU and none for another.  Returns the false ones."""
+    inside, outside, win = False, [], []
+    for _, s in lines:
+        if re.search(SWITCH_WINDOW[0], s):
+            inside = True
+        elif re.search(SWITCH_WINDOW[1], s):
+            inside = False
+        elif inside:
+            win.append(s)
+        elif re.search(dict(scan.PATTERNS)['lockup'], s):
+            outside.append(s)
+    add(t, not outside and 'hpet_sw_h2' in kv, 'hpet-switch:no-false-lockup',
+        outside[0] if outside else 'none outside the lockup test')
+    cpu = num(kv, 'hpet_lockup_buddy')
+    cpus = [int(m.group(1)) for m in (re.search(r'Watchdog detected hard LOCKUP on cpu (\d+)', s)
+                                      for s in win) if m]
+    add(t, cpu is not None and cpus == [cpu] and kv.get('hpet_sw_b3_now') == 'buddy',
+        'hpet-switch:lockup-buddy',
+        'CPU %s held with interrupts off under buddy: reports for CPUs %s' % (cpu, cpus))
+    return outside
+
+
+def switch(t, step=SWITCH_STEP):
+    """The detector's source switched at run time beside the torture test
+    (plan "hpet", lab.hpet=switch); returns the HPETSWITCH line."""
+    start = time.monotonic()
+    b = boot('hpet-switch', qemu_args=MSI,
+             append=['nmi_watchdog=hpet', TSC, 'watchdog_thresh=%d' % THRESH,
+                     'lpj=%d' % vm.host_lpj(), 'lab.hpet=switch', 'lab.hpet_secs=%d' % step],
+             timeout=step * 5 + 400, allow=LOCKUP_ALLOW, window=SWITCH_WINDOW)
+    kv, tt = b.results.lab, report.torture_fields(b)
+    lines = console_lines(b)
+    for _, s in grep(lines, r'lab: hpet: switch to |hardlockup detector: \w+ -> '):
+        print('      ' + s)
+    rows = Tally(quiet=True)
+    switch_refused(rows, kv, lines)
+    switch_buddy(rows, kv, step)
+    _, d_nmis, want = switch_hpet(rows, kv)
+    add(rows, report.torture_verdict(b) == 'PASS' and num(tt, 'ext_lost') == 0,
+        'hpet-switch:torture', report.torture_line(b))
+    outside = switch_lockups(rows, kv, lines)
+    n = report.torture_console_failures(b)
+    add(rows, n == 0 and b.completed(), 'hpet-switch:console', 'plan %s, %d findings%s' % (
+        b.status, n, (': ' + report.first_finding(b)) if n else ''))
+    for v, name, note in rows.rows:
+        t.add(v, name, note)
+    return summary_line('HPETSWITCH', [
+        ('switches', len(grep(lines, r'lab: hpet: switch to \w+: ok'))),
+        ('refused', len(grep(lines, r'lab: hpet: switch to \w+: refused'))),
+        ('hpet_nmis_under_buddy', delta(kv, 'b0', 'b1', 'nmis')), ('hpet_nmis', d_nmis),
+        ('periods', '%.1f' % want), ('torture_raised', tt.get('raised')),
+        ('torture_lost', tt.get('lost')), ('false_lockups', len(outside)),
+        ('verdict', 'PASS' if rows.failed() == 0 else 'FAIL'),
+        ('boot_s', '%.0f' % (time.monotonic() - start))])
+
+
 def run(t, args=None):
     start = time.monotonic()
     if not build(t):
@@ -421,20 +556,26 @@ def run(t, args=None):
     side.join()
     rows.replay(t)
     print('      ' + soak(t, getattr(args, 'hpet_soak_seconds', None) or SOAK_SECS))
+    print('      ' + switch(t))
     print('      hpet: build %.0f s, boots %.0f s' % (built - start, time.monotonic() - built))
 
 
 def main(argv=None):
-    """make hpet-soak: build the HPET kernel, then only the soak."""
+    """make hpet-soak, make hpet-switch: build the HPET kernel, then only the
+    soak, or only the switching boot."""
     import argparse
     p = argparse.ArgumentParser(description='the HPET NMI watchdog beside the torture test')
     p.add_argument('--soak', type=int, default=600, help='seconds (default 600)')
+    p.add_argument('--switch', type=int, metavar='STEP',
+                   help='instead of the soak: switch the detector hpet -> buddy -> hpet '
+                        '-> buddy -> hpet STEP seconds apart beside the torture test, '
+                        'then a lockup under buddy (HPETSWITCH line)')
     args = p.parse_args(argv)
     t = Tally()
     if not build(t):
         return 1
     boots.ensure_variant(KERNEL)
-    print(soak(t, args.soak))
+    print(switch(t, args.switch) if args.switch else soak(t, args.soak))
     return 0 if t.failed() == 0 else 1
 
 

@@ -142,3 +142,81 @@ class TestLockup(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+# The switching boot as the plan records it: 3 s period, 10 s steps.
+SWITCHED = {'hpet_sw_initial': 'hpet', 'hpet_sw_bad': 'refused', 'hpet_sw_bad_now': 'hpet',
+            'hpet_sw_perf': 'refused', 'hpet_sw_perf_now': 'hpet',
+            'hpet_b0_nmis': '4', 'hpet_b1_nmis': '4', 'hpet_c0_t': '20.0', 'hpet_c1_t': '30.5',
+            'hpet_c0_nmis': '4', 'hpet_c1_nmis': '7', 'hpet_c0_fires': '4', 'hpet_c1_fires': '7',
+            'hpet_end_running': '1', 'hpet_lockup_buddy': '2'}
+for _k in ('b1', 'b2', 'b3'):
+    SWITCHED.update({'hpet_sw_' + _k: 'ok', 'hpet_sw_%s_now' % _k: 'buddy',
+                     'hpet_sw_%s_running' % _k: '0'})
+for _k in ('h1', 'h2', 'h3'):
+    SWITCHED.update({'hpet_sw_' + _k: 'ok', 'hpet_sw_%s_now' % _k: 'hpet',
+                     'hpet_sw_%s_running' % _k: '1'})
+REFUSALS = [(5.0, 'NMI watchdog: hardlockup_detector=bogus: not one of perf, buddy, hpet'),
+            (5.1, 'NMI watchdog: hardlockup_detector=perf: no perf event can send NMIs here (-2)')]
+LOCKUP_BUDDY = [(40.0, 'lab: hpet: lockup start cpu=2 secs=10'),
+                (45.0, 'NMI watchdog: Watchdog detected hard LOCKUP on cpu 2'),
+                (51.0, 'lab: hpet: lockup end cpu=2')]
+
+
+class TestSwitch(unittest.TestCase):
+    def test_refusals(self):
+        self.assertEqual(verdict(H.switch_refused, SWITCHED, REFUSALS), 'PASS')
+
+    def test_a_bad_name_taken(self):
+        kv = dict(SWITCHED, hpet_sw_bad='ok', hpet_sw_bad_now='buddy')
+        self.assertEqual(verdict(H.switch_refused, kv, REFUSALS), 'FAIL')
+
+    def test_refused_without_a_message(self):
+        self.assertEqual(verdict(H.switch_refused, SWITCHED, REFUSALS[1:]), 'FAIL')
+
+    def test_perf_taken_where_it_runs(self):
+        kv = dict(SWITCHED, hpet_sw_perf='ok', hpet_sw_perf_now='perf')
+        self.assertEqual(verdict(H.switch_refused, kv, REFUSALS[:1]), 'PASS')
+
+    def test_a_kernel_without_the_sysctl(self):
+        self.assertEqual(verdict(H.switch_refused, {'hpet_sw_initial': ''}, []), 'FAIL')
+
+    def test_buddy_stops_the_channel(self):
+        self.assertEqual(verdict(H.switch_buddy, SWITCHED, 10), 'PASS')
+
+    def test_hpet_nmis_under_buddy(self):
+        self.assertEqual(verdict(H.switch_buddy, dict(SWITCHED, hpet_b1_nmis='5'), 10), 'FAIL')
+
+    def test_channel_still_running_under_buddy(self):
+        kv = dict(SWITCHED, hpet_sw_b2_running='1')
+        self.assertEqual(verdict(H.switch_buddy, kv, 10), 'FAIL')
+
+    def test_back_to_hpet(self):
+        self.assertEqual(verdict(H.switch_hpet, SWITCHED), 'PASS')
+
+    def test_no_nmis_after_the_switch_back(self):
+        kv = dict(SWITCHED, hpet_c1_nmis='4', hpet_c1_fires='4')
+        self.assertEqual(verdict(H.switch_hpet, kv), 'FAIL')
+
+    def test_a_fire_not_claimed_after_the_switch_back(self):
+        self.assertEqual(verdict(H.switch_hpet, dict(SWITCHED, hpet_c1_nmis='6')), 'FAIL')
+
+    def lockups(self, kv, lines):
+        t = Tally(quiet=True)
+        H.switch_lockups(t, dict(kv, hpet_sw_h2='ok'), lines)
+        return [v for v, _, _ in t.rows]
+
+    def test_the_held_cpu_reported(self):
+        self.assertEqual(self.lockups(SWITCHED, LOCKUP_BUDDY), ['PASS', 'PASS'])
+
+    def test_a_false_lockup_during_the_switches(self):
+        lines = [(12.0, 'NMI watchdog: Watchdog detected hard LOCKUP on cpu 1')] + LOCKUP_BUDDY
+        self.assertEqual(self.lockups(SWITCHED, lines), ['FAIL', 'PASS'])
+
+    def test_buddy_missed_the_lockup(self):
+        self.assertEqual(self.lockups(SWITCHED, LOCKUP_BUDDY[::2]), ['PASS', 'FAIL'])
+
+    def test_buddy_reported_another_cpu(self):
+        lines = LOCKUP_BUDDY[:2] + [(46.0, 'NMI watchdog: Watchdog detected hard LOCKUP on cpu 3'),
+                                    LOCKUP_BUDDY[2]]
+        self.assertEqual(self.lockups(SWITCHED, lines), ['PASS', 'FAIL'])

@@ -121,6 +121,52 @@ if [ "$mode" = soak ]; then
 	return $rc 2>/dev/null || exit $rc
 fi
 
+# lab.hpet=switch: the detector's source switched at run time
+# (kernel.hardlockup_detector) beside the torture test with all hazards: a
+# bad value, then perf (refused where no perf event can send NMIs, as under
+# TCG), then hpet -> buddy -> hpet -> buddy -> hpet, lab.hpet_secs apart,
+# with snapshots around the first buddy and hpet phases; then, the torture
+# test done, a hard lockup on one CPU under buddy.  Each switch is logged
+# ("lab: hpet: switch to NAME: ok|refused").
+sw() {
+	if echo "$1" > /proc/sys/kernel/hardlockup_detector 2>/dev/null; then r=ok; else r=refused; fi
+	kmsg "lab: hpet: switch to $1: $r"
+	out "LAB hpet_sw_$2=$r hpet_sw_$2_now=$(cat /proc/sys/kernel/hardlockup_detector)" \
+		"hpet_sw_$2_running=$(hk running)"
+}
+if [ "$mode" = switch ]; then
+	out "LAB hpet_sw_initial=$(cat /proc/sys/kernel/hardlockup_detector 2>/dev/null)"
+	step=$(arg lab.hpet_secs 10)
+	: > /tmp/torture.rc
+	( torture_run "duration=$((step * 5)) hazards=all"; echo $rc > /tmp/torture.rc ) &
+	sleep 2
+	sw bogus bad
+	sw perf perf
+	sw buddy b1
+	span b "$step"
+	sw hpet h1
+	span c "$step"
+	sw buddy b2
+	sleep "$step"
+	sw hpet h2
+	wait
+	rc=$(cat /tmp/torture.rc)
+	[ -n "$rc" ] || rc=1
+	sw buddy b3
+	sleep 1
+	if [ -f /lib/modules/test_lockup.ko ]; then
+		lockup 2 $((thresh * 3 + 1)) buddy
+	else
+		out "LAB hpet_lockup=absent"
+		rc=1
+	fi
+	sleep 2
+	sw hpet h3
+	sleep $((thresh + 1))
+	out "LAB hpet_end_running=$(hk running) hpet_end_nmis=$(hk nmis)"
+	return $rc 2>/dev/null || exit $rc
+fi
+
 # 1. Healthy run.
 secs=$(arg lab.hpet_secs 60)
 echo "lab: hpet: healthy run, $secs s"
