@@ -33,7 +33,9 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
   hpet:lockup-self      the same on the handling CPU itself
   hpet:console          nothing else in the console scan
   hpet:fallback-*       boots where the HPET must not be used, each with its
-                        message and the fallback to perf: no FSB channel
+                        message and the fallback to perf (which, without a
+                        PMU, leaves the detector's source "none"; then buddy
+                        is switched on at run time and must run): no FSB channel
                         (HPET MSI off), the HPET as clocksource, no HPET (with
                         an unknown nmi_watchdog= option), interrupt remapping
                         (q35 with an intel-iommu), a TSC the kernel cannot
@@ -338,6 +340,15 @@ FALLBACKS = [
 ]
 
 
+def fallback_buddy(kv):
+    """Where neither the HPET nor perf could run (TCG has no PMU), the
+    detector's source reads "none"; buddy is then taken, and the detector
+    runs (nmi_watchdog 1), although nmi_watchdog was read before."""
+    return (kv.get('hpet_probe_src') == 'none' and kv.get('hpet_probe_buddy') == 'ok' and
+            kv.get('hpet_probe_buddy_now') == 'buddy' and
+            kv.get('hpet_probe_buddy_nmi_watchdog') == '1')
+
+
 def fallbacks(t):
     """One boot per FALLBACKS entry, on one vCPU; rows go to t (anything
     with add(), see Rows)."""
@@ -352,12 +363,15 @@ def fallbacks(t):
         hpet_used = grep(lines, r'NMI watchdog: Enabled\. HPET')
         # The perf detector is tried instead (and, without a PMU, fails).
         perf = grep(lines, r'Perf NMI watchdog permanently disabled|hw-PMU counter')
+        kv = b.results.lab
         ok = b.status == 'pass' and not missing and not hpet_used and bool(perf) and \
-            b.console_findings() == 0
-        note = '%s; then %s (%.0f s)' % (
+            b.console_findings() == 0 and fallback_buddy(kv)
+        note = '%s; then %s; source %s, buddy %s: %s, nmi_watchdog %s (%.0f s)' % (
             '; '.join(s for w in want for _, s in grep(lines, w)[:1]) or
             'missing: ' + ', '.join(missing),
-            perf[0][1] if perf else 'perf not tried', secs)
+            perf[0][1] if perf else 'perf not tried', kv.get('hpet_probe_src'),
+            kv.get('hpet_probe_buddy'), kv.get('hpet_probe_buddy_now'),
+            kv.get('hpet_probe_buddy_nmi_watchdog'), secs)
         if hpet_used:
             note = 'the HPET was used: ' + hpet_used[0][1]
         elif b.status != 'pass':

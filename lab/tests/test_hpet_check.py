@@ -220,3 +220,21 @@ class TestSwitch(unittest.TestCase):
         lines = LOCKUP_BUDDY[:2] + [(46.0, 'NMI watchdog: Watchdog detected hard LOCKUP on cpu 3'),
                                     LOCKUP_BUDDY[2]]
         self.assertEqual(self.lockups(SWITCHED, lines), ['PASS', 'FAIL'])
+
+
+class TestFallbackBuddy(unittest.TestCase):
+    KV = {'hpet_probe_src': 'none', 'hpet_probe_buddy': 'ok', 'hpet_probe_buddy_now': 'buddy',
+          'hpet_probe_buddy_nmi_watchdog': '1'}
+
+    def test_buddy_runs_after_no_source(self):
+        self.assertTrue(H.fallback_buddy(self.KV))
+
+    def test_the_read_of_nmi_watchdog_turned_it_off(self):
+        self.assertFalse(H.fallback_buddy(dict(self.KV, hpet_probe_buddy_nmi_watchdog='0')))
+
+    def test_buddy_refused(self):
+        self.assertFalse(H.fallback_buddy(dict(self.KV, hpet_probe_buddy='refused',
+                                               hpet_probe_buddy_now='none')))
+
+    def test_a_kernel_without_the_sysctl(self):
+        self.assertFalse(H.fallback_buddy({'hpet_probe_src': ''}))

@@ -93,6 +93,13 @@ out "LAB hpet_sysctl_nmi_watchdog=$(cat /proc/sys/kernel/nmi_watchdog 2>/dev/nul
 rc=0
 if [ "$mode" = probe ]; then
 	[ -r $W ] && out "LAB hpet_debugfs=1" || out "LAB hpet_debugfs=0"
+	# The source the detector fell back to, then buddy asked for: it must
+	# run although nmi_watchdog was read (as 0) above.
+	S=/proc/sys/kernel/hardlockup_detector
+	out "LAB hpet_probe_src=$(cat $S 2>/dev/null)"
+	if echo buddy > $S 2>/dev/null; then r=ok; else r=refused; fi
+	out "LAB hpet_probe_buddy=$r hpet_probe_buddy_now=$(cat $S 2>/dev/null)" \
+		"hpet_probe_buddy_nmi_watchdog=$(cat /proc/sys/kernel/nmi_watchdog 2>/dev/null)"
 	return 0 2>/dev/null || exit 0
 fi
 
