@@ -13,7 +13,7 @@ KTAP parser.
 
 A part's measurements end in a summary line, one format for all of them
 (RESULT, TORTURE, LOCKFREE, BENCH, SERIES, BISECT, WINDOWS, HPETSOAK,
-KVMSFT, MODEL): the kind in capitals, then key=value pairs, keys in
+HPETSWITCH, KVMSFT, MODEL): the kind in capitals, then key=value pairs, keys in
 lower case, values without spaces, "-" for a value not measured.
 summary_line() writes one, parse_summary() reads one (lab/bisect.sh and
 model/run.sh write theirs in the shell, by the same rules).
