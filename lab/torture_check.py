@@ -179,7 +179,7 @@ def part_torture_real(t, args):
             b.status, b.results.lab.get('torture', '')))
         report.console_row(t, b, 'console:torture-real')
         return
-    print('      ' + report.torture_line(b))
+    print('      torture-real: ' + report.torture_line(b))
     for part in ('int', 'ext'):
         note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
             part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
@@ -249,7 +249,7 @@ def part_torture_hotplug(t, args):
             b.status, b.results.lab.get('torture', '')))
         report.console_row(t, b, 'console:torture-hotplug')
         return
-    print('      ' + report.torture_line(b))
+    print('      torture-hotplug: ' + report.torture_line(b))
     for part in ('int', 'ext'):
         note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
             part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
