@@ -169,23 +169,32 @@ def spurious_row(series, base):
         '-' if s is None else s, '-' if b is None else b)
 
 
+def verdict_rows(t, b, name, keys):
+    """A torture boot's rows NAME:int and NAME:ext (the test's own verdicts,
+    their counts and @keys in the note), or a failed NAME row and the console
+    scan when the plan did not end; returns the torture results, or None."""
+    tt = b.results.torture
+    if not b.completed() or not tt:
+        t.add('FAIL', name, 'plan did not complete: %s %s' % (
+            b.status, b.results.lab.get('torture', '')))
+        report.console_row(t, b, 'console:' + name)
+        return None
+    print('      %s: %s' % (name, report.torture_line(b)))
+    for part in ('int', 'ext'):
+        note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
+            part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late') + keys)
+        t.add('PASS' if tt.get(part + '_verdict') == 'PASS' else 'FAIL',
+              '%s:%s' % (name, part), note)
+    return tt
+
+
 def part_torture_real(t, args):
     secs = max(20, args.torture_seconds // 2)
     params = 'duration=%d:hazards=all:%s' % (secs, REAL_SOURCES)
     b = boots.torture_boot('series', 'check-torture-real', params)
-    tt = b.results.torture
-    if not b.completed() or not tt:
-        t.add('FAIL', 'torture-real', 'plan did not complete: %s %s' % (
-            b.status, b.results.lab.get('torture', '')))
-        report.console_row(t, b, 'console:torture-real')
+    tt = verdict_rows(t, b, 'torture-real', ('int_sticky', 'delayed'))
+    if tt is None:
         return
-    print('      torture-real: ' + report.torture_line(b))
-    for part in ('int', 'ext'):
-        note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
-            part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
-            'int_sticky', 'delayed'))
-        t.add('PASS' if tt.get(part + '_verdict') == 'PASS' else 'FAIL',
-              'torture-real:' + part, note)
     tf = report.torture_fields(b)
     left = report.unexplained_unknown(tf)
     t.add('PASS' if left == 0 else 'FAIL', 'torture-real:unknown',
@@ -243,19 +252,9 @@ def part_torture_hotplug(t, args):
     b = boots.boot('series', 'hotplug', 'check-torture-hotplug',
                    append=['lab.torture=' + HOTPLUG_PARAMS % (secs, HOTPLUG_MS)],
                    timeout=secs + 400)
-    tt = b.results.torture
-    if not b.completed() or not tt:
-        t.add('FAIL', 'torture-hotplug', 'plan did not complete: %s %s' % (
-            b.status, b.results.lab.get('torture', '')))
-        report.console_row(t, b, 'console:torture-hotplug')
+    tt = verdict_rows(t, b, 'torture-hotplug', ('ext_foreign',))
+    if tt is None:
         return
-    print('      torture-hotplug: ' + report.torture_line(b))
-    for part in ('int', 'ext'):
-        note = ' '.join('%s=%s' % (k, tt.get(k, '-')) for k in (
-            part + '_raised', part + '_serviced', part + '_dup', 'ext_lost', 'ext_late',
-            'ext_foreign'))
-        t.add('PASS' if tt.get(part + '_verdict') == 'PASS' else 'FAIL',
-              'torture-hotplug:' + part, note)
     v, note = moved_row(tt)
     t.add(v, 'torture-hotplug:moved', note)
     v, note = refs_row(b.results)

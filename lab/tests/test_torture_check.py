@@ -1,5 +1,7 @@
 """Verdict rules of lab/torture_check.py's hotplug boot, fed with recorded
 results."""
+import contextlib
+import io
 import os
 import sys
 import unittest
@@ -8,6 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 import results  # noqa: E402
 import torture_check  # noqa: E402
+from tally import Tally  # noqa: E402
 
 HEADER = ('cpu internal external fallback unknown unknown_b2b unknown_expired swallowed '
           'late_ipis latched nested repeats recovered ext_polls poll_nmis')
@@ -64,6 +67,44 @@ class TestMoved(unittest.TestCase):
 
     def test_a_kernel_without_the_knob(self):
         self.assertEqual(torture_check.moved_row({})[0], 'FAIL')
+
+
+class FakeBoot:
+    def __init__(self, text, completed=True):
+        self.results = results.parse(text)
+        self._completed = completed
+        self.status = 'pass' if completed else 'timeout'
+        self.summary = {}
+
+    def completed(self):
+        return self._completed
+
+    def console_findings(self):
+        return 0
+
+
+class TestVerdictRows(unittest.TestCase):
+    TEXT = ('TORTURE_KV int_verdict=PASS\nTORTURE_KV ext_verdict=FAIL\n'
+            'TORTURE_KV ext_lost=1\nTORTURE_KV ext_foreign=9\n'
+            'TORTURE_KV TORTURE raised=5 serviced=4 lost=1 dup=0 unknown=0 nested=0 '
+            'repeats=0 verdict=FAIL\n')
+
+    def test_each_verdict_its_row(self):
+        t = Tally(quiet=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            tt = torture_check.verdict_rows(t, FakeBoot(self.TEXT), 'torture-x',
+                                            ('ext_foreign',))
+        self.assertEqual(tt['ext_lost'], '1')
+        self.assertEqual([(v, n) for v, n, _ in t.rows],
+                         [('PASS', 'torture-x:int'), ('FAIL', 'torture-x:ext')])
+        self.assertIn('ext_foreign=9', t.rows[1][2])
+
+    def test_a_plan_that_did_not_end(self):
+        t = Tally(quiet=True)
+        self.assertIsNone(torture_check.verdict_rows(t, FakeBoot('', completed=False),
+                                                     'torture-x', ()))
+        self.assertEqual([(v, n) for v, n, _ in t.rows],
+                         [('FAIL', 'torture-x'), ('PASS', 'console:torture-x')])
 
 
 if __name__ == '__main__':
