@@ -49,7 +49,11 @@ for v in kasan kcsan; do
 			bad=$((bad + 1))
 		fi
 	done
-	if [ "$bad" -gt 0 ]; then
+	if [ "$inst" -eq 0 ]; then
+		# The pass would check nothing: the configuration lost the sanitizer.
+		echo "sancheck: $v: no object instrumented, nothing checked" >&2
+		fail=1
+	elif [ "$bad" -gt 0 ]; then
 		echo "sancheck: $v: sanitizer calls in noinstr code in $bad object(s)" >&2
 		fail=1
 	else
