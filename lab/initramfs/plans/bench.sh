@@ -39,7 +39,7 @@ step)
 	out "LAB bench_nt_cpu=0x$(modsym nt_cpu)"
 	# The module's code symbols, to name the instructions counted there.
 	awk '$4 == "[nmi_torture]" && ($2 == "t" || $2 == "T") { print "KSYM", $1, $3 }' \
-		/proc/kallsyms > $RES
+		/proc/kallsyms >&3
 	echo "lab: bench: nt_cpu=0x$(modsym nt_cpu)"
 	# Kernel context: the idle loop.
 	gate idle 600 || return

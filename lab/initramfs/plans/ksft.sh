@@ -24,9 +24,9 @@ for t in $tests; do
 		rc=1
 		continue
 	fi
-	( cd /tmp && timeout -s KILL "$tmo" "/ksft/$t" ) > /tmp/out.txt 2>&1
+	( cd /tmp && timeout -s KILL "$tmo" "/ksft/$t" ) > /tmp/out.txt 2>&1 3>&-
 	st=$?
-	sed 's/^/# /' /tmp/out.txt > $RES
+	sed 's/^/# /' /tmp/out.txt >&3
 	delta=$(( $(nmis) - before ))
 	case $st in
 	0) out "ok $i $t # nmis=$delta" ;;
@@ -38,5 +38,5 @@ done
 # The KUnit suites that ran at boot (the series' dispatcher tests), each
 # line prefixed so the host can tell them from the selftests' KTAP.
 for f in /sys/kernel/debug/kunit/*/results; do
-	[ -r "$f" ] && sed 's/^/KUNIT /' "$f" > $RES
+	[ -r "$f" ] && sed 's/^/KUNIT /' "$f" >&3
 done

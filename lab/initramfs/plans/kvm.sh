@@ -114,7 +114,7 @@ run_tests() {
 		case ",$retry," in *",$t,"*)
 			while [ $st != 0 ] && [ $st != 4 ] && [ $st != 127 ] && [ $retried -lt 2 ]; do
 				retried=$((retried + 1))
-				sed "s/^/KVMSFT_OUT $1 $t run $retried: /" /tmp/kvm.out | tail -n 20 > $RES
+				sed "s/^/KVMSFT_OUT $1 $t run $retried: /" /tmp/kvm.out | tail -n 20 >&3
 				run_one "/kvmsft/$t" > /tmp/kvm.out 2>&1
 				st=$?
 			done ;;
@@ -125,7 +125,7 @@ run_tests() {
 		137) r=timeout ;;
 		*) r=fail ;;
 		esac
-		tail -n 40 /tmp/kvm.out | sed "s/^/KVMSFT_OUT $1 $t /" > $RES
+		tail -n 40 /tmp/kvm.out | sed "s/^/KVMSFT_OUT $1 $t /" >&3
 		out "KVMSFT phase=$1 test=$t status=$r exit=$st retried=$retried" \
 			"secs=$(awk -v a="$s" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')" \
 			"nmis=$(( $(nmis) - a ))" \

@@ -25,7 +25,7 @@ user_load_stop() {
 # The series' per-CPU NMI statistics, when the kernel has them.
 stats_snap() {
 	[ -r /sys/kernel/debug/x86/nmi_stats ] || return 0
-	sed "s/^/NMISTATS $1 /" /sys/kernel/debug/x86/nmi_stats > $RES
+	sed "s/^/NMISTATS $1 /" /sys/kernel/debug/x86/nmi_stats >&3
 }
 
 # Genuine unknown NMIs, once the torture test is unloaded: with
@@ -87,7 +87,7 @@ torture_run() {
 	user_load_stop
 	stats_snap after
 	cat $D/results > /tmp/torture.res
-	sed 's/^/TORTURE_KV /' /tmp/torture.res > $RES
+	sed 's/^/TORTURE_KV /' /tmp/torture.res >&3
 	[ -z "$TORTURE_HOOK" ] || $TORTURE_HOOK
 	rmmod nmi_torture || out "LAB torture=rmmod-failed"
 	genuine_phase
