@@ -31,6 +31,11 @@
  *   MUTANT_EXT_ONLY_UNCLAIMED  externals only if no internal claimed (6.12)
  *   MUTANT_NO_POLL             rules (1),(2) but no deferred poll
  *   MUTANT_NO_SWALLOW          no swallow accounting
+ *   MUTANT_FAST_RETURN_TF      error_return's fast return without the TF test
+ *   MUTANT_FAST_RETURN_RF      error_return's fast return without the RF/DR7 test
+ *   MUTANT_FAST_RETURN_DB      #DB (paranoid_exit) returns by popfq; ret too
+ *   MUTANT_FAST_RETURN_SYNC_CORE  the fast return serializes by sync_core()
+ *                              (IRET-to-self)
  * Protocol-as-written variants (the notes are silent or wrong; see README):
  *   LITERAL_POLL               the poll self-NMI is not claimed by anybody
  *   LITERAL_SWALLOW            swallow budget counts internal handlers only
@@ -71,8 +76,11 @@
 #define E_F2       14   /* inside an external handler: may take #PF/#BP/#DB    */
 #define E_TAIL     15   /* swallow / unknown accounting; poll owed            */
 #define E_DEC      16   /* if (this_cpu_dec_return(nmi_state)) goto nmi_restart */
-#define X_PF       17   /* in a #PF/#BP handler, on the current stack          */
-#define X_DB       18   /* in a #DB/#MC handler, on its own IST stack          */
+#define X_PF       17   /* in a #PF/#BP handler, on the current stack; returns
+                           through error_return: popfq; ret (NMI mask kept) or
+                           iretq (TF, RF + breakpoint, debugfs knob)          */
+#define X_DB       18   /* in a #DB/#MC handler, on its own IST stack;
+                           paranoid_exit: always iretq                         */
 /* IST exit                                                                 */
 #define X_EXIT     19   /* paranoid_exit: IBRS_EXIT, restore CR3, GS; POP_REGS;
                            addq skip orig_ax + saved frame                    */
@@ -171,6 +179,8 @@ bit  in_dispatch;       /* a dispatcher run is in progress                      
 byte credit;            /* NMI deliveries - handler runs                          */
 bit  unknown_nmi;       /* an NMI was reported unknown                            */
 bit  late_clear;        /* MUTANT_CLEAR_AFTER_IRET: flag clear still to execute   */
+bit  iret_unmask = 1;   /* an IRET ran since the last NMI delivery (P8); in the
+                           correct model it equals !mask, so it costs no states */
 #ifdef MC_IN_WINDOW
 bit  mc_done;           /* MC_IN_WINDOW: one #MC per run                          */
 #endif
@@ -227,7 +237,8 @@ inline ret_from_exc_nmi()
   if :: cstk == 0 -> pc = X_EXIT :: else -> pc = U_EXIT fi
 }
 
-/* an exception inside the handler; its IRET (pc X_PF/X_DB step) unmasks NMIs */
+/* an exception inside the handler: #PF/#BP returns through error_return
+   (popfq; ret or iretq, step at X_PF), #DB/#MC through paranoid_exit (iretq) */
 inline maybe_exception(next)
 {
   if
@@ -242,6 +253,7 @@ inline maybe_exception(next)
 active proctype cpu()
 {
   byte dec, ksw;
+  byte fr;                 /* X_PF return: what the saved RFLAGS / knob hold   */
 
   do
   /* ---- hardware: NMI delivery at an instruction boundary + the masked entry code up to the
@@ -251,6 +263,10 @@ active proctype cpu()
    * ending with their IRETQ (which unmasks NMIs and resumes the interrupted pc).
    * ---------------------------------------------------------------------- */
   :: atomic { latch && !mask ->
+       /* P8: NMIs are unmasked only by an IRET: a trap that returned by
+          popfq; ret left them masked, so the NMI stays pending until an IRET */
+       assert(iret_unmask);              /* P8: NMI taken with no IRET since the last NMI (fast return unmasked) */
+       iret_unmask = 0;
        latch = 0; mask = 1; credit++;
        hw = ENC(pc, cstk);                    /* hardware frame at T-8..T-40 */
        dec = 4;                               /* 1 USER, 2 NESTED_OUT, 3 NESTED, 4 FIRST */
@@ -292,7 +308,7 @@ active proctype cpu()
        :: dec == 2 ->                         /* NESTED_OUT: popq %rdx; iretq */
           printf("NMI  taken at %e.%d: NESTED_OUT (RIP in repeat region), iretq unmasks\n", pc, cstk);
           assert(ist_active);                 /* P1: first NMI dropped as nested (NESTED_OUT) */
-          hw = 0; mask = 0
+          hw = 0; mask = 0; iret_unmask = 1
        :: dec == 3 ->                         /* NESTED */
           printf("NMI  taken at %e.%d: NESTED (executing=%d) -> WF:=nmi_repeat, iretq unmasks\n",
                  pc, cstk, flag);
@@ -303,7 +319,7 @@ active proctype cpu()
           nested_cnt = 1;                     /* incq nested-counter slot */
           redirected = 1;
 #endif
-          hw = 0; mask = 0                    /* NESTED_OUT: popq %rdx; iretq */
+          hw = 0; mask = 0; iret_unmask = 1   /* popq %rdx; iretq */
        :: dec == 4 ->                         /* FIRST */
           printf("NMI  taken at %e.%d: FIRST (IST path)\n", pc, cstk);
           pc = I_FIRST; cstk = 0
@@ -355,7 +371,7 @@ active proctype cpu()
        wf_rip = sf; redirected = 0; pc = I_END }
   :: atomic { CAN_STEP && pc == I_END ->    /* nmi_repeat_end: */
        if
-       :: mask = 0;                      /* DEBUG_ENTRY knob set: IRET-to-self */
+       :: mask = 0; iret_unmask = 1;     /* DEBUG_ENTRY knob set: IRET-to-self */
           printf("CPU  nmi_repeat_end: early-unmask IRET-to-self\n")
        :: skip
        fi;
@@ -471,11 +487,77 @@ active proctype cpu()
        printf("CPU  #MC taken at %e (executing=%d, mask=%d)\n", exc_ret[0], flag, mask) }
 #endif
 
-  /* ---- exceptions taken inside the handler: their IRET unmasks NMIs --- */
-  :: atomic { CAN_STEP && (pc == X_PF || pc == X_DB) ->
-       printf("CPU  iretq of the exception: NMIs unmasked\n");
-       mask = 0;                         /* iretq of the exception */
-       pc = exc_ret[cstk]; exc_ret[cstk] = 0 }
+  /* ---- #PF/#BP inside the handler: error_return, kernel CS, NMI context
+   * (the NMI bits of preempt_count are set between irqentry_nmi_enter() and
+   * irqentry_nmi_exit() of exc_nmi(), on both stacks).  The saved RFLAGS and
+   * the debugfs knob are chosen here: nothing before the return reads them.
+   * CS/SS are always the kernel's and the interrupted RSP lies above the
+   * hardware frame for a trap in the handler, so those fallbacks never apply.
+   * ---------------------------------------------------------------------- */
+#define FR_TF    1   /* TF=1 in the saved RFLAGS: the kernel is single-stepped  */
+#define FR_RF    2   /* #PF (a fault: RF=1 saved) with an instruction breakpoint
+                        armed on the faulting instruction                       */
+#define FR_KNOB  3   /* debugfs nmi_trap_iret=1: always iretq (old behaviour)   */
+#ifdef MUTANT_FAST_RETURN_TF
+#define TF_TEST  0
+#else
+#define TF_TEST  (fr == FR_TF)   /* testl $X86_EFLAGS_TF, EFLAGS(%rsp)          */
+#endif
+#ifdef MUTANT_FAST_RETURN_RF
+#define RF_TEST  0
+#else
+#define RF_TEST  (fr == FR_RF)   /* testl $X86_EFLAGS_RF; testb DR7 enables     */
+#endif
+  :: atomic { CAN_STEP && pc == X_PF ->
+       if
+       :: fr = 0;                        /* TF=0; RF=0 (#BP is a trap) or no breakpoint */
+          printf("CPU  #PF/#BP return: saved TF=0, no RF+breakpoint, knob off\n")
+       :: fr = FR_TF;
+          printf("CPU  #PF/#BP return: saved TF=1 (kernel single-stepped)\n")
+       :: fr = FR_RF;
+          printf("CPU  #PF/#BP return: saved RF=1 (#PF), instruction breakpoint armed\n")
+       :: fr = FR_KNOB;
+          printf("CPU  #PF/#BP return: debugfs nmi_trap_iret=1\n")
+       fi;
+       if
+       :: fr == FR_KNOB || TF_TEST || RF_TEST ->
+          /* restore_regs_and_return_to_kernel: iretq restores TF and RF */
+          printf("CPU  #PF/#BP returns by iretq: NMIs unmasked\n");
+          mask = 0; iret_unmask = 1
+       :: else ->
+          /* popq %rsp; popfq; ret: the NMI mask is left as it is */
+          printf("CPU  #PF/#BP returns by popfq; ret: NMI mask stays %d (latch %d)\n", mask, latch);
+          COVER(mask && latch, "COVER fast return: an NMI stays pending across a #PF/#BP in the handler\n");
+#ifdef MUTANT_FAST_RETURN_SYNC_CORE
+          mask = 0;                      /* sync_core() -> iret_to_self() */
+          printf("CPU  (mutant) sync_core(): IRET-to-self unmasks NMIs\n");
+#endif
+          /* POPF loading TF=1 arms the single-step trap for the instruction
+             after it, the RET: #DB reports the RET (in entry text) as the
+             stepped instruction, before the interrupted one has run */
+          assert(fr != FR_TF);           /* P9: single-step trap reported on the RET, not on the interrupted instruction */
+          /* POPF cannot set RF: the restarted faulting instruction hits its
+             instruction breakpoint again (one execution, two #DB events) */
+          assert(fr != FR_RF)            /* P9: instruction breakpoint hit twice for one execution (RF lost) */
+       fi;
+       fr = 0; pc = exc_ret[cstk]; exc_ret[cstk] = 0 }
+
+  /* ---- #DB/#MC inside the handler: paranoid_exit, iretq ------------- */
+  :: atomic { CAN_STEP && pc == X_DB ->
+#ifdef MUTANT_FAST_RETURN_DB
+       /* paranoid_exit returns by popfq; ret like error_return, testing TF only */
+       if
+       :: printf("CPU  (mutant) #DB (trap: data breakpoint, int1) / #MC returns by popfq; ret\n");
+          pc = exc_ret[cstk]; exc_ret[cstk] = 0
+       :: printf("CPU  (mutant) #DB of an instruction breakpoint (fault): the handler set RF, popfq drops it; the instruction hits again\n");
+          pc = X_DB
+       fi
+#else
+       printf("CPU  iretq of the #DB/#MC: NMIs unmasked\n");
+       mask = 0; iret_unmask = 1;        /* iretq of the exception (restores RF) */
+       pc = exc_ret[cstk]; exc_ret[cstk] = 0
+#endif
+     }
 
   /* ---- IST exit ------------------------------------------------------ */
   :: atomic { CAN_STEP && pc == X_EXIT ->   /* paranoid_exit; POP_REGS; skip orig_ax+SF */
@@ -495,7 +577,7 @@ active proctype cpu()
        assert((wf_rip == F_REPEAT) == wf_sp_sf);   /* P3: working frame torn (RIP vs RSP) */
        /* CVE-2015-5157/3290 invariant: IST NMIs never IRET to user mode */
        assert(PC_OF(wf_rip) != C_USER);   /* P7: IST NMI IRETs to user (CVE-2015-5157/3290) */
-       mask = 0;
+       mask = 0; iret_unmask = 1;
 #ifdef MUTANT_CLEAR_AFTER_IRET
        late_clear = 1;
 #endif
@@ -515,7 +597,7 @@ active proctype cpu()
        pc = E_ENTRY; cstk = 1 }
   :: atomic { CAN_STEP && pc == U_EXIT ->   /* ... swapgs; iretq to user */
        printf("CPU  user path: iretq to user\n");
-       mask = 0; pc = PC_OF(user_frame); cstk = 0; user_frame = 0 }
+       mask = 0; iret_unmask = 1; pc = PC_OF(user_frame); cstk = 0; user_frame = 0 }
   od;
 
   /* ---- end state: bounded arrivals have stopped and the CPU is idle ---- */

@@ -142,6 +142,10 @@ MUTANT_USER_ON_IST:safety
 MUTANT_EXT_ONLY_UNCLAIMED:safety
 MUTANT_NO_POLL:safety
 MUTANT_NO_SWALLOW:safety
+MUTANT_FAST_RETURN_TF:safety
+MUTANT_FAST_RETURN_RF:safety
+MUTANT_FAST_RETURN_DB:np-noassert
+MUTANT_FAST_RETURN_SYNC_CORE:safety
 "
 n_mut=0; n_killed=0
 for m in $MUTANTS; do
@@ -152,9 +156,9 @@ for m in $MUTANTS; do
   n_mut=$((n_mut + 1))
   if [ "$C_ERRORS" -gt 0 ]; then
     n_killed=$((n_killed + 1))
-    printf 'MUTANT %-27s KILLED    [%s] %s\n' "$name" "$mode" "$C_WHY"
+    printf 'MUTANT %-29s KILLED    [%s] %s\n' "$name" "$mode" "$C_WHY"
   else
-    printf 'MUTANT %-27s SURVIVED  [%s] states=%s\n' "$name" "$mode" "$C_STATES"
+    printf 'MUTANT %-29s SURVIVED  [%s] states=%s\n' "$name" "$mode" "$C_STATES"
   fi
 done
 
