@@ -42,6 +42,11 @@ configurations.  The parts:
            senders reached 90% of the rate.
   scale    NMI backtraces (sysrq-l) on --scale-cpus vCPUs: every CPU must
            print "NMI backtrace for cpu N", and no unknown NMI may appear.
+  nesting, trapret
+           Traps inside NMI handlers returning with and without IRET:
+           nested NMIs and repeats per minute under the torture test's trap
+           hazards, and the instructions of one int3 and one #PF return
+           (lab/benchtrap.py).
 
 Output: a table (stdout and OUT/bench.txt), OUT/bench.json with every
 sample, OUT/ext-latency.svg (latency CDFs), and the last line
@@ -52,6 +57,8 @@ sample, OUT/ext-latency.svg (latency CDFs), and the last line
         max_rate_noloss_ratio=.. roundtrip_insn_ratio=..
         entry_insn_ratio_prod=.. user_entry_insn_ratio_prod=..
         dispatch_insn_ratio_prod=.. roundtrip_insn_ratio_prod=..
+        nested_per_min_{base,series,fastret,...}=..
+        repeats_per_min_{...}=.. {int3,pf}_return_insns_{base,iret,fast}=..
 
 (ratios are series / base; the instruction ratios are the kernel-mode
 NMI's but for user_entry; the _prod ones are the prod configuration's, the
@@ -85,6 +92,7 @@ from benchstats import (ALL_VARIANTS, BenchError, HIST_BUCKETS, NAME, PARTS, PRO
                         PROD_VARIANTS, VARIANTS, _int, fmt, get, hist_percentile, max_sustained,
                         parse_sweep, sweep_step)
 from benchstep import UTS_NODENAME, console_text, console_value, part_step
+from benchtrap import part_nesting, part_trapret
 
 
 LAB = os.path.dirname(os.path.abspath(__file__))
@@ -357,7 +365,7 @@ def part_scale(variant, inp, args):
 
 def run_part(part, variant, inp, args, data):
     fn = {'step': part_step, 'torture': part_torture, 'sweep': part_sweep,
-          'scale': part_scale}[part]
+          'scale': part_scale, 'nesting': part_nesting, 'trapret': part_trapret}[part]
     print('bench: %s on %s' % (part, NAME[variant]), flush=True)
     t0 = time.monotonic()
     try:
@@ -416,6 +424,7 @@ def main(argv=None):
                    help='ipi_rate steps (default 100,250,1000,4000,16000,64000)')
     p.add_argument('--sweep-seconds', type=int, help='default 15')
     p.add_argument('--sweep-params', default='')
+    p.add_argument('--nesting-seconds', type=int, help='default 60 (nesting part, per run)')
     p.add_argument('--scale-cpus', type=int, help='default 64')
     p.add_argument('--scale-timeout', type=float, default=900)
     p.add_argument('--report-only', action='store_true',
@@ -425,7 +434,8 @@ def main(argv=None):
     q = args.quick
     for k, full, quick in (('reps', 5, 3), ('torture_seconds', 90, 20),
                            ('sweep_rates', '100,250,1000,4000,16000,64000', '1000,4000,16000'),
-                           ('sweep_seconds', 15, 6), ('scale_cpus', 64, 64)):
+                           ('sweep_seconds', 15, 6), ('scale_cpus', 64, 64),
+                           ('nesting_seconds', 60, 20)):
         if getattr(args, k) is None:
             setattr(args, k, quick if q else full)
     args.out = os.path.abspath(args.out)
@@ -449,7 +459,8 @@ def main(argv=None):
         with open(os.path.join(args.out, 'bench.json')) as f:
             data = json.load(f)
         saved = data.get('args', {})
-        for k in ('reps', 'torture_seconds', 'sweep_seconds', 'scale_cpus', 'part_list'):
+        for k in ('reps', 'torture_seconds', 'sweep_seconds', 'scale_cpus', 'part_list',
+                  'nesting_seconds'):
             setattr(args, k, saved.get(k, getattr(args, k)))
     else:
         data = {'args': {k: v for k, v in vars(args).items()}, 'inputs': {}}

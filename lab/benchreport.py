@@ -4,6 +4,7 @@ the external-latency CDF plot (matplotlib, SVG), and the summary of a run.
 """
 
 
+import benchtrap
 import scan
 from benchstats import (ALL_VARIANTS, CONFIGS, HIST_BUCKETS, NAME, PARTS, VARIANTS, _int,
                         bench_line, fmt, get, hist_cdf, insn_ratios, percentile_cdf, ratio,
@@ -73,6 +74,7 @@ def summary_of(data):
         out[key] = ratio(ms, mb)
         if ms is not None and mb is None and get(b, 'sweep', 'steps'):
             out[key] = float('inf')         # the base held at no step
+    out.update(benchtrap.summary(data))
     return out
 
 
@@ -118,6 +120,8 @@ def table(data, args):
         sweep_rows(b, s, data, args, rows, sec)
     if 'scale' in parts:
         scale_rows(b, s, args, row, rows, sec)
+    if 'nesting' in parts or 'trapret' in parts:
+        benchtrap.rows(data, args, row, sec)
     w0 = max(len(r[0]) for r in rows if r[1] is not None)
     w1 = max([len('base')] + [len(r[1]) for r in rows if r[1] is not None])
     w2 = max([len('series')] + [len(r[2]) for r in rows if r[1] is not None])

@@ -44,7 +44,7 @@ HIST_SUB = 32
 HIST_BUCKETS = HIST_LINEAR + (64 - 6) * HIST_SUB
 
 
-PARTS = ('step', 'torture', 'sweep', 'scale')
+PARTS = ('step', 'torture', 'sweep', 'scale', 'nesting', 'trapret')
 
 
 PROD_PARTS = ('step',)          # the parts measured in the prod configuration too
@@ -272,6 +272,17 @@ def insn_ratios(b, s, suffix=''):
             for k, (ctx, n) in INSN_RATIOS.items()}
 
 
+# The nesting and trapret parts' keys (lab/benchtrap.py): nested NMIs and
+# repeats per minute of the base (not counted: "-"), the series with IRET
+# after traps, the series without, the same with all hazards, and the floor
+# (hazards bp,unmask: no int3, no #PF); instructions of an int3 and a #PF
+# return inside an NMI on the base and on the series with and without IRET.
+TRAP_KEYS = tuple('%s_per_min_%s' % (m, k) for k in ('base', 'series', 'fastret', 'series_all',
+                                                     'fastret_all', 'floor')
+                  for m in ('nested', 'repeats')) + \
+    tuple('%s_return_insns_%s' % (t, k) for t in ('int3', 'pf') for k in ('base', 'iret', 'fast'))
+
+
 def bench_line(s):
     """The machine-readable last line from the summary dict."""
     keys = [('entry_insn_ratio', s.get('entry_insn_ratio'), '%.3f'),
@@ -287,6 +298,7 @@ def bench_line(s):
             ('max_rate_noloss_ratio', s.get('max_rate_noloss_ratio'), '%.2f'),
             ('roundtrip_insn_ratio', s.get('roundtrip_insn_ratio'), '%.3f')]
     keys += [(k + '_prod', s.get(k + '_prod'), '%.3f') for k in INSN_RATIOS]
+    keys += [(k, s.get(k), '%g') for k in TRAP_KEYS]
 
     def val(v, spec):
         if v is None:

@@ -71,7 +71,7 @@ guest.BOOTS[STEP_BOOT] = {'plan': 'bench', 'marker': b'lab: bench: gate idle',
 class Stepper:
     """One -smp 1 guest stopped by the gdbstub, and the NMIs counted in it."""
 
-    def __init__(self, variant, inp, args, outdir):
+    def __init__(self, variant, inp, args, outdir, boot=STEP_BOOT):
         self.variant = variant
         self.args = args
         self.outdir = outdir
@@ -84,7 +84,7 @@ class Stepper:
         gargs = argparse.Namespace(kernel=inp['kernel'], initrd=inp['initrd'], icount=True,
                                    icount_sleep='on', boot_timeout=args.boot_timeout,
                                    banner=kcode.read_banner(inp['vmlinux'], self.syms))
-        self.guest = guest.Guest(STEP_BOOT, gargs, self.syms, outdir,
+        self.guest = guest.Guest(boot, gargs, self.syms, outdir,
                                    lambda m: args.verbose and print(m, flush=True))
         self.asm = self.syms['asm_exc_nmi'][0]
         self.exc = self.syms['exc_nmi'][0]

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """check.py part "torture": the NMI torture test (arch/x86/kernel/nmi_torture.c).
 
-Three boots of the series and one of the base:
+Five boots of the series and one of the base:
 
   torture:*           all hazards, senders held up between event and IPI now
                       and then, the kernel's default knobs, the user-mode
@@ -22,6 +22,16 @@ Three boots of the series and one of the base:
     :unknown          no unknown NMI the test's late IPIs do not explain
     console:torture-hotplug
                       nothing in the console scan
+  torture-trapret:*   the int3 and #PF hazards in every handler run, the
+                      DEBUG_ENTRY early unmask off, so that NMIs nest only
+                      where a trap's return unmasks them; twice:
+    :fast             the default return without IRET: no nested NMI, no
+                      repeat, while the hazards hit (int3_hits, pf_hits)
+    :iret             x86/nmi_trap_iret=1 (IRET after every trap, as the
+                      base): nesting must show up, or :fast proves nothing
+    :lost             nothing lost or serviced twice in either run (the
+                      latency verdicts are the torture rows' business)
+    console:torture-trapret
 """
 
 import glob
@@ -269,6 +279,50 @@ def part_torture_hotplug(t, args):
           '' if n == 0 else '%d findings, first: %s' % (n, report.first_finding(b)))
 
 
+# The trapret boots: int3 and #PF in every handler run, nothing else that
+# nests (nmi_unmask_early=0).
+TRAPRET_PARAMS = 'duration=%d:hazards=int3,pf'
+
+
+def trapret_row(tf, knob):
+    """(verdict, note) of one trapret run: hazards hit in both; with the
+    return without IRET (knob 0) no nesting, with IRET (knob 1) some."""
+    n = {k: report._int(tf.get(k), -1) for k in ('nested', 'repeats', 'int3_hits', 'pf_hits')}
+    hit = n['int3_hits'] > 0 and n['pf_hits'] > 0
+    if knob:
+        ok = hit and n['nested'] > 0 and 0 < n['repeats'] <= n['nested']
+    else:
+        ok = hit and n['nested'] == 0 and n['repeats'] == 0
+    return 'PASS' if ok else 'FAIL', ' '.join('%s=%s' % (k, tf.get(k, '-')) for k in n) + (
+        ' (want nested > 0)' if knob else ' (want nested=0 repeats=0)')
+
+
+def part_torture_trapret(t, args):
+    secs = max(20, args.torture_seconds // 3)
+    runs = []
+    for label, knob in (('fast', 0), ('iret', 1)):
+        b = boots.torture_boot('series', 'check-torture-trapret-' + label,
+                               TRAPRET_PARAMS % secs, quiet=True,
+                               append=['lab.debugfs=x86/nmi_unmask_early=0,'
+                                       'x86/nmi_trap_iret=%d' % knob])
+        print('      torture-trapret %s: %s' % (label, report.torture_line(b)))
+        tf = report.torture_fields(b)
+        v, note = trapret_row(tf, knob)
+        if b.results.lab.get('error') or not b.completed():
+            v, note = 'FAIL', 'boot %s (%s) %s' % (b.status, b.results.lab.get('error', ''), note)
+        t.add(v, 'torture-trapret:' + label, note)
+        runs.append((label, b, tf))
+    keys = ('int_lost', 'ext_lost', 'int_dup', 'ext_dup')
+    bad = [label for label, b, tf in runs if any(tf.get(k) != '0' for k in keys)]
+    t.add('FAIL' if bad else 'PASS', 'torture-trapret:lost',
+          '; '.join('%s: int_lost=%s ext_lost=%s int_dup=%s ext_dup=%s' % (
+              label, tf.get('int_lost', '-'), tf.get('ext_lost', '-'), tf.get('int_dup', '-'),
+              tf.get('ext_dup', '-')) for label, _, tf in runs))
+    n = sum(report.torture_console_failures(b) for _, b, _ in runs)
+    t.add('PASS' if n == 0 else 'FAIL', 'console:torture-trapret',
+          '' if n == 0 else '%d findings' % n)
+
+
 def run(t, args, expected):
     """The part: the torture boots above, their rows into t."""
     if not glob.glob(os.path.join(boots.BUILD, 'out-series', '**', 'nmi_torture.ko'),
@@ -278,3 +332,4 @@ def run(t, args, expected):
     part_torture(t, args, expected)
     part_torture_real(t, args)
     part_torture_hotplug(t, args)
+    part_torture_trapret(t, args)

@@ -13,6 +13,7 @@ import bench  # noqa: E402
 import benchreport  # noqa: E402
 import benchstats  # noqa: E402
 import benchstep  # noqa: E402
+import benchtrap  # noqa: E402
 import boots  # noqa: E402
 import report  # noqa: E402
 import results  # noqa: E402
@@ -51,6 +52,46 @@ LAB sweep_rc=1
 LAB nmis_after=20
 LAB end rc=0
 """
+
+
+class TrapReturnTest(unittest.TestCase):
+    SYMS = {'__entry_text_start': (0x1000, 0), '__entry_text_end': (0x2000, 0),
+            'asm_exc_int3': (0x1100, 0x40), 'asm_exc_page_fault': (0x1200, 0x40),
+            'error_return': (0x1400, 0x100), 'native_irq_return_iret': (0x1600, 0),
+            '__x86_return_thunk': (0x3000, 8), 'exc_int3': (0x5000, 0x80)}
+
+    def trace(self, *rips):
+        return [(r, 'dispatch') for r in rips]
+
+    def test_fast_and_iret_returns(self):
+        t = self.trace(0x9000, 0x1100, 0x1104, 0x5000, 0x5004,        # int3, handler
+                       0x1400, 0x1404, 0x1408, 0x3000, 0x9004,        # fast: 4 insns
+                       0x1200, 0x5000, 0x1400, 0x1404, 0x1404, 0x1600, 0x9010)  # #PF, IRET
+        self.assertEqual(benchtrap.trap_returns(t, self.SYMS),
+                         [('int3', 4, 'fast'), ('pf', 3, 'iret')])
+
+    def test_no_trap_no_return(self):
+        # An NMI without traps, and a return whose trap entry was not seen.
+        self.assertEqual(benchtrap.trap_returns(self.trace(0x9000, 0x9004), self.SYMS), [])
+        self.assertEqual(benchtrap.trap_returns(self.trace(0x1400, 0x9000), self.SYMS),
+                         [(None, 1, 'fast')])
+
+    def test_summary_keys(self):
+        d = {'series': {'nesting': {'runs': {'iret': {'nested_per_min': 6531.0,
+                                                      'repeats_per_min': 6333.0},
+                                             'fast': {'nested_per_min': 0.0,
+                                                      'repeats_per_min': 0.0}}},
+                        'trapret': {'iret': {'int3': 22, 'pf': 22},
+                                    'fast': {'int3': 44, 'pf': 46}}},
+             'instrument': {'trapret': {'iret': {'int3': 20, 'pf': 20}}}}
+        kv = dict(x.split('=') for x in
+                  benchstats.bench_line(benchreport.summary_of(d)).split()[1:])
+        self.assertEqual(kv['nested_per_min_series'], '6531')
+        self.assertEqual(kv['nested_per_min_fastret'], '0')
+        self.assertEqual(kv['nested_per_min_base'], '-')
+        self.assertEqual(kv['nested_per_min_floor'], '-')
+        self.assertEqual(kv['int3_return_insns_base'], '20')
+        self.assertEqual(kv['pf_return_insns_fast'], '46')
 
 
 class StatsTest(unittest.TestCase):
@@ -225,7 +266,8 @@ class ReportTest(unittest.TestCase):
                                         'max_rate_ratio=inf ext_p50_ms_base=7.808 '
                                         'ext_p99_ms_base=88.064'), line)
         self.assertIn(' max_rate_noloss_ratio=16.00 roundtrip_insn_ratio=', line)
-        self.assertTrue(line.endswith(' roundtrip_insn_ratio_prod=-'), line)
+        self.assertIn(' roundtrip_insn_ratio_prod=- ', line)
+        self.assertTrue(line.endswith(' pf_return_insns_fast=-'), line)
 
     def test_bench_line_missing(self):
         line = benchstats.bench_line(benchreport.summary_of({}))
@@ -311,7 +353,7 @@ class ConfigsTest(unittest.TestCase):
             'lost_ext_base', 'lost_ext_series', 'ext_p50_ms', 'ext_p99_ms', 'max_rate_ratio',
             'ext_p50_ms_base', 'ext_p99_ms_base', 'max_rate_noloss_ratio',
             'roundtrip_insn_ratio', 'entry_insn_ratio_prod', 'user_entry_insn_ratio_prod',
-            'dispatch_insn_ratio_prod', 'roundtrip_insn_ratio_prod'])
+            'dispatch_insn_ratio_prod', 'roundtrip_insn_ratio_prod'] + list(benchstats.TRAP_KEYS))
 
     def test_prod_missing_or_failed(self):
         kv = dict(x.split('=') for x in

@@ -48,6 +48,33 @@ class TestRefs(unittest.TestCase):
         self.assertEqual(torture_check.refs_row(results.parse(''))[0], 'FAIL')
 
 
+class TestTrapret(unittest.TestCase):
+    HITS = {'int3_hits': '78442', 'pf_hits': '78442'}
+
+    def test_fast_return_no_nesting(self):
+        v, note = torture_check.trapret_row(dict(self.HITS, nested='0', repeats='0'), 0)
+        self.assertEqual(v, 'PASS')
+        self.assertIn('nested=0 repeats=0', note)
+
+    def test_fast_return_that_nests_fails(self):
+        # What a kernel whose traps still return with IRET records.
+        v, _ = torture_check.trapret_row(dict(self.HITS, nested='2177', repeats='2111'), 0)
+        self.assertEqual(v, 'FAIL')
+
+    def test_iret_must_nest(self):
+        self.assertEqual(torture_check.trapret_row(
+            dict(self.HITS, nested='2177', repeats='2111'), 1)[0], 'PASS')
+        # The knob had no effect: the test could not tell the two apart.
+        self.assertEqual(torture_check.trapret_row(
+            dict(self.HITS, nested='0', repeats='0'), 1)[0], 'FAIL')
+
+    def test_no_hazard_hit_proves_nothing(self):
+        self.assertEqual(torture_check.trapret_row(
+            {'nested': '0', 'repeats': '0', 'int3_hits': '0', 'pf_hits': '5'}, 0)[0], 'FAIL')
+        self.assertEqual(torture_check.trapret_row({'nested': '0', 'repeats': '0'}, 0)[0],
+                         'FAIL')
+
+
 class TestMoved(unittest.TestCase):
     def test_away_and_back_each_time(self):
         tt = {'hp_offlines': '14', 'hp_moves': '28', 'hp_failed': '0'}

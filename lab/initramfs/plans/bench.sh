@@ -34,7 +34,9 @@ step)
 	# sending: the host sets the internal source's pending count and
 	# injects the NMI, so that the internal handler claims it.
 	rc=1
-	insmod /lib/modules/nmi_torture.ko hazards=none ipi_rate=0 ext_rate=0 \
+	# lab.bench_hazards= runs hazards in the handler (the trapret part).
+	insmod /lib/modules/nmi_torture.ko hazards="$(arg lab.bench_hazards none)" \
+		ipi_rate=0 ext_rate=0 \
 		duration=0 grace_ms=0 start=1 || { out "LAB torture=insmod-failed"; return; }
 	out "LAB bench_nt_cpu=0x$(modsym nt_cpu)"
 	# The module's code symbols, to name the instructions counted there.
