@@ -43,10 +43,19 @@ BOOTS['user-stuff'] = dict(BOOTS['user'],
                                                              'spectre_v2=retpoline'])
 
 
-DEFAULT_BOOTS = ('idle', 'user', 'hazard', 'hazard-pti', 'user-stuff')
+# The hazard boot with call depth tracking: its return thunk
+# (call_depth_return_thunk) would change the flags after the POPF of
+# error_return's return without IRET, so the kernel gates that return off
+# there; this boot checks that traps then return with IRET.
+BOOTS['hazard-stuff'] = dict(BOOTS['hazard'],
+                             append=BOOTS['hazard']['append'] + ['retbleed=stuff,force',
+                                                                 'spectre_v2=retpoline'])
 
 
-SAMPLE_BOOTS = ('idle', 'user', 'hazard', 'hazard-pti')
+DEFAULT_BOOTS = ('idle', 'user', 'hazard', 'hazard-pti', 'user-stuff', 'hazard-stuff')
+
+
+SAMPLE_BOOTS = ('idle', 'user', 'hazard', 'hazard-pti', 'hazard-stuff')
 
 
 class Guest:
@@ -61,6 +70,7 @@ class Guest:
         self.pgd = None
         self.tlb = {}
         self.bps = set()
+        self.unmask_boot = None     # the unmask knob's slot as the boot left it
 
     # -- lifetime --
     def start(self):

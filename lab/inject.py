@@ -7,8 +7,8 @@ brings an outer NMI to an address, and the injection itself.
 import time
 
 from gdbstub import LabError, Stuck, frame, regs_diff
-from kcode import (CONTEXT_REGS, KERNEL_CS, KERNEL_DS, Layout, NMI_STATS_FIELDS, SAVED_FRAME,
-                   disassemble_bytes, symbolize)
+from kcode import (CONTEXT_REGS, KERNEL_CS, KERNEL_DS, Layout, NMI_STATS_FIELDS, PT_REGS_GPRS,
+                   PT_REGS_RIP, SAVED_FRAME, X86_EFLAGS_RF, disassemble_bytes, symbolize)
 from scenario import Scenario, base_variant, expect_for, judge
 
 
@@ -141,13 +141,81 @@ class Injector:
             raise LabError('trace %s: %s' % (variant, '; '.join(S.problems)))
         return order
 
+    # The traps of the hazard handler, in the order it takes them.
+    TRAPS = ('exc_int3', 'exc_page_fault')
+
+    def live_insn(self, guest, addr):
+        """The instruction at addr as the running kernel has it."""
+        insns = disassemble_bytes(guest.kread(addr, 16), addr)
+        if not insns or insns[0].addr != addr:
+            raise LabError('no instruction at %s' % self.fmt(addr))
+        return insns[0]
+
+    def trace_fastret(self, guest, variant):
+        """The return of each trap the outer NMI's handler takes (TRAPS),
+        by single steps from error_return's return to kernel mode
+        (.Lerror_return_kernel, with the stack pointer at the trap's
+        pt_regs) until the handler runs again at the trap frame's RIP and
+        stack pointer.  -> [Insn] of the paths, in the order run (the
+        return of the first exc_int3, then of the first exc_page_fault).
+        Where the handler resumes, the registers must be those of the trap
+        frame, as IRET would restore them (RF aside); differences go to
+        self.return_problems[variant]."""
+        S = Scenario(self, guest)
+        S.refresh()
+        p0 = dict(S.regs)
+        if not S.inject():
+            raise LabError('%s: outer NMI not taken' % variant)
+        path = []
+        for sym in self.TRAPS:
+            entry = self.syms[sym][0]
+            S.run_until(S.at(entry), [entry], '%s in the outer NMI\'s handler' % sym)
+            regs = S.regs['rdi']
+            S.run_until(S.at(self.fastret_at, regs), [self.fastret_at],
+                        'the return of %s (%s)' % (sym, self.fmt(self.fastret_at)))
+            back = frame(guest.kread64(regs + PT_REGS_RIP, 5))
+            want = dict(zip(PT_REGS_GPRS, guest.kread64(regs, len(PT_REGS_GPRS))))
+            want.update({'rip': back['rip'], 'rsp': back['rsp'], 'cs': back['cs'],
+                         'eflags': back['rflags']})
+            mine = []
+            while not (S.pc == back['rip'] and S.regs['rsp'] == back['rsp']):
+                if len(mine) >= 200:
+                    raise Stuck('the return of %s did not reach %s in 200 steps' % (
+                        sym, self.fmt(back['rip'])))
+                ins = self.live_insn(guest, S.pc)
+                if ins.is_iret():
+                    raise LabError('%s returned with %s at %s: the return without IRET '
+                                   'did not run' % (sym, ins.text, self.fmt(S.pc)))
+                mine.append(ins)
+                S.step()
+            if not any(i.mnem.startswith('popf') for i in mine):
+                raise LabError('the return of %s has no POPF: %s' % (
+                    sym, ' '.join(self.fmt(i.addr) for i in mine)))
+            # What IRET would have restored, but RF (POPF clears it).
+            got = dict(S.regs)
+            got['eflags'] = (got['eflags'] & ~X86_EFLAGS_RF) | (want['eflags'] & X86_EFLAGS_RF)
+            bad = regs_diff(want, got, PT_REGS_GPRS + ('rip', 'rsp', 'cs', 'eflags'))
+            if bad:
+                # A verdict on the return itself, not a failure to trace it.
+                self.return_problems.setdefault(variant, []).append(
+                    'the return of %s without IRET (at %s) left registers unlike the trap '
+                    'frame: %s' % (sym, self.fmt(back['rip']), ', '.join(bad)))
+            self.log('%s: return of %s: %d instructions' % (variant, sym, len(mine)))
+            path += mine
+        S.finish(p0)
+        if S.problems:
+            raise LabError('trace %s: %s' % (variant, '; '.join(S.problems)))
+        if len(S.deliveries) != 1:
+            raise LabError('trace %s: %d NMIs taken' % (variant, len(S.deliveries)))
+        return path
+
     def prelude(self, S, variant, p0):
         """Bring the outer NMI (just delivered, S at asm_exc_nmi) to where the
         variant's target path starts; returns the predicate that ends that path."""
         L = self.layout
         variant = base_variant(variant)
         if variant in ('kernel', 'kernel-gap', 'user', 'user-hz', 'kernel-int3', 'kernel-pf',
-                       'user-int3', 'user-pf'):
+                       'user-int3', 'user-pf', 'user-fastret', 'kernel-fastret'):
             return None         # the path ends with the outer's return
         S.run_until(S.at(L.label1), [L.label1], 'label 1 (after the unmask knob)')
         if variant == 'nested-final':
@@ -179,7 +247,7 @@ class Injector:
         addr = self.syms[target][0] if isinstance(target, str) else target
         rec['addr'] = addr
         rec['where'] = self.fmt(addr)
-        exp = expect_for(variant, addr, L, self.knob, masked)
+        exp = expect_for(variant, addr, L, self.knob, masked, fastret=self.fastret)
         rec['expect'] = exp.effect
         heres = []
         cpls = []

@@ -49,6 +49,17 @@ WORK_FRAME = 120          # top-120 .. top-88: rip cs flags rsp ss
 SAVED_FRAME = 160         # top-160 .. top-128
 
 
+# struct pt_regs: 15 GPRs and orig_ax, then the hardware frame.
+PT_REGS_GPRS = ('r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8',
+                'rax', 'rcx', 'rdx', 'rsi', 'rdi')
+
+
+PT_REGS_RIP = 0x80
+
+
+X86_EFLAGS_RF = 0x10000
+
+
 NMI_STATS_FIELDS = ('internal', 'external', 'fallback', 'unknown', 'unknown_b2b',
                     'unknown_expired', 'swallowed', 'late_ipis', 'latched', 'nested', 'repeats',
                     'recovered', 'ext_polls', 'poll_nmis')
@@ -326,6 +337,65 @@ class Layout:
                 'knob_iret': hex(self.knob_iret) if self.knob_iret else None,
                 'label1': hex(self.label1), 'final': hex(self.final),
                 'instructions': len(self.insns), 'live': len(self.live)}
+
+
+def fastret_entry(insns):
+    """error_return's return to kernel mode in its disassembly: the target of
+    the conditional jump after the CS test ("testb $3, CS(%rsp); jz ...").
+    In a kernel with the return without IRET in NMI context that is
+    .Lerror_return_kernel inside error_return, where the NMI test starts;
+    in one without, restore_regs_and_return_to_kernel, outside: None."""
+    if not insns:
+        return None
+    lo, hi = insns[0].addr, insns[-1].addr + (insns[-1].size or 1)
+    for a, b in zip(insns, insns[1:]):
+        if a.mnem.startswith('test') and a.ops.startswith('$0x3,') and b.is_jcc():
+            if b.target is not None and lo <= b.target < hi:
+                return b.target
+            return None
+    return None
+
+
+def fastret_gate(insns, entry):
+    """The address of the instruction after the NMI test's conditional jump
+    at entry (error_return's .Lerror_return_kernel): the ALTERNATIVE that
+    the alternatives patcher turns into a jump to the IRET path when a CPU
+    feature (Xen PV, call depth tracking) rules the return out; None if
+    there is no such instruction."""
+    seen = False
+    for a, b in zip(insns, insns[1:]):
+        if a.addr == entry:
+            seen = True
+        if seen and a.is_jcc():
+            return b.addr
+    return None
+
+
+def fastret_regions(path):
+    """The instructions of traced returns without IRET ([Insn], in the order
+    run; each return starts again at the first address) by what they do,
+    for the sample: 'checks' up to the last conditional jump (the NMI,
+    knob, TF, RF, CS, SS and stack tests), 'copy' up to the first pop (RIP
+    and RFLAGS below the interrupted stack), 'pops' (POP_REGS and the stack
+    switch), 'popf', 'ret' (the RET and the return thunk).
+    -> [(address, region)]"""
+    out = []
+    starts = [k for k, i in enumerate(path) if i.addr == path[0].addr] + [len(path)]
+    for lo, hi in zip(starts, starts[1:]):
+        seg = path[lo:hi]
+        last_jcc = max((k for k, i in enumerate(seg) if i.is_jcc()), default=-1)
+        region = 'checks'
+        for k, i in enumerate(seg):
+            if k > last_jcc and region == 'checks':
+                region = 'copy'
+            if region == 'copy' and i.mnem.startswith('pop'):
+                region = 'pops'
+            if region == 'pops' and i.mnem.startswith('popf'):
+                region = 'popf'
+            elif region == 'popf':
+                region = 'ret'
+            out.append((i.addr, region))
+    return out
 
 
 # struct alt_instr (arch/x86/include/asm/alternative.h), packed:

@@ -36,13 +36,18 @@ class Expect:
         return 'Expect(%s, %s, %s)' % (self.effect, self.deliveries, self.d)
 
 
-def expect_for(variant, addr, layout, knob, masked):
+def expect_for(variant, addr, layout, knob, masked, fastret=False):
     """The outcome the entry code prescribes (see the module docstring).
 
     masked: whether NMIs are still masked by the hardware when the outer
     (or, for the nested variants, the nested NMI) is at addr; the caller
     derives it from the trace of the path (instructions before the unmask
     point), so it is a property of the code, not of the observation.
+    fastret: traps in NMI context return without IRET (error_return's
+    return in NMI context, nmi_trap_iret=0): a trap in the handler then
+    unmasks nothing, and an NMI that arrives while NMIs are masked waits for
+    the outer NMI's own return -- to user mode (user outer) or its final
+    IRETQ (kernel outer) -- where it is taken as a new first NMI.
     """
     L = layout
     variant = base_variant(variant)
@@ -66,22 +71,24 @@ def expect_for(variant, addr, layout, knob, masked):
         return Expect('latched', ['here', 'here', L.nmi_repeat], nmi=2, nested=1, repeats=1)
     if variant == 'user':
         return Expect('latched', ['user-ctx'], nmi=2)
-    if variant == 'user-hz':
+    if variant in ('user-hz', 'user-int3', 'user-pf', 'user-fastret'):
+        if masked and fastret:
+            # Held by the CPU until the IRET to user mode.
+            return Expect('latched', ['user-ctx'], nmi=2)
         if masked:
+            # Taken after the trap's IRET, inside the handler: exc_nmi's
+            # latch holds it back.
             return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
-        return Expect('first', ['here'], nmi=2, redirect=None)
-    if variant in ('kernel-int3', 'kernel-pf'):
+        if variant == 'user-hz':
+            return Expect('first', ['here'], nmi=2, redirect=None)
+        return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
+    if variant in ('kernel-int3', 'kernel-pf', 'kernel-fastret'):
+        if masked and fastret:
+            # Held by the CPU until the outer's final IRETQ.
+            return Expect('latched', ['kernel-ctx'], nmi=2)
         if masked:
             return Expect('latched', ['kernel-outside'], nmi=2, nested=1, repeats=1)
         return Expect('nested', ['here'], nmi=2, nested=1, repeats=1, redirect=True)
-    if variant == 'user-int3':
-        if masked:
-            return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
-        return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
-    if variant == 'user-pf':
-        if masked:
-            return Expect('c-latch', ['kernel-outside'], nmi=2, latched=1)
-        return Expect('c-latch', ['here'], nmi=2, latched=1, redirect=None)
     raise ValueError(variant)
 
 

@@ -27,6 +27,9 @@ first, in the same boot):
              DEBUG_ENTRY unmask knob's IRETQ (nested there: +1 nested, +1
              repeat), after a nested NMI's IRETQ, after the return to user
              mode (a new user-mode NMI), after a trap's IRET in the handler
+             (only where traps return with IRET, see below), after the
+             outer's final IRETQ (a new first NMI at the context the outer
+             interrupted: nested +0, repeats +0)
   nested     taken at once; the outer's working frame is redirected to
              nmi_repeat: nested +1, one more handler run (repeats +1)
   ignored    taken at once in [nmi_repeat, nmi_repeat_end) of a repeat:
@@ -35,6 +38,27 @@ first, in the same boot):
              path after its handler unmasked NMIs)
   c-latch    a first NMI on the IST stack while the user path's handler runs
              on the thread stack: exc_nmi's latch holds it back (latched +1)
+
+Traps in the handler (#BP of a kprobe, #PF with a fixup: the hazard boots).
+A kernel with the return without IRET from traps in NMI context (vmlinux
+has nmi_trap_iret; error_return's .Lerror_return_kernel tests the NMI bits
+of preempt_count and returns with POPF and RET) leaves NMIs masked across
+them, unless its DEBUG_ENTRY knob nmi_trap_iret (a u8, read from the guest
+through the gdbstub before every variant; --trap-iret writes 1 after each
+boot) asks for IRET.  Without IRET nothing in the user path unmasks NMIs:
+an NMI injected anywhere in it, in a trap of its handler or in the trap's
+return is held by the CPU until the IRET to user mode and taken at the
+interrupted user context (latched, no C-level latch: latched +0); in a
+kernel-mode outer with the unmask knob off it is held until the outer's
+final IRETQ (latched at the interrupted kernel context, nested +0, repeats
++0).  With IRET (nmi_trap_iret=1, or a kernel without the return) the
+first trap's IRET unmasks NMIs: one injected before it is taken right
+after it inside the handler and held back by exc_nmi's latch (c-latch,
+latched +1), one injected later (the #PF after the int3, the user path
+after the call of exc_nmi) is taken at once.  Each traced trap return
+without IRET must also leave the handler with the registers of the trap
+frame (GPRs, RIP, RSP, CS, RFLAGS but RF), as IRET would: a difference
+fails the variant ("trap return").
 
 Checks after every injection: each NMI was taken exactly where expected
 (hardware frame RIP/CS), with the registers of the context it interrupted;
@@ -63,20 +87,38 @@ receives the host's NMIs; lab.unmask_early=1 in all):
     user           outer NMI from user mode: the user path, masked throughout
   hazard (plan torture, no NMI sources, hazards int3,pf in every handler
   run; user load from the NMI selftests):
-    user-hz        outer from user mode; its handler's int3 IRET unmasks
-                   NMIs: the nested NMI is held back by the C-level latch
+    user-hz        outer from user mode, with traps in its handler: masked
+                   throughout where traps return without IRET (as user);
+                   with IRET, the handler's int3 IRET unmasks NMIs: up to
+                   the call of exc_nmi the nested NMI is held back by the
+                   C-level latch, after it it is a new first NMI
     kernel-int3, kernel-pf, user-int3, user-pf
                    target inside exc_int3 / exc_page_fault taken by the
                    outer NMI's handler
     kernel-gap     outer interrupts the first instruction of entry_SYSCALL_64
                    (user GS base, user RSP -- pointed into the NMI stack by
                    nmi_syscall_rsp_64 when possible)
+    user-fastret   outer from user mode; targets: every instruction of the
+                   return without IRET as the handler's first int3 and
+                   first #PF run it (.Lerror_return_kernel to the RET and
+                   any return thunk), traced by single steps from there
+                   until the handler runs again at the trap frame's RIP
+    kernel-fastret the same from kernel mode, with the unmask knob off
+                   (0 written into CPU 0's NMI stack slot for the variant)
+                   Both run only where traps return without IRET.
   hazard-pti (the same with pti=on nofsgsbase: the CR3 switches and the
   SWAPGS exit test become live code):
-    kernel/pti, user-hz/pti, kernel-gap/pti
+    kernel/pti, user-hz/pti, kernel-gap/pti, user-fastret/pti
   user-stuff (the user boot with retbleed=stuff,force spectre_v2=retpoline:
   the user path's RSB call depth reset becomes live code; not in a sample):
     user/stuff
+  hazard-stuff (the hazard boot with retbleed=stuff,force
+  spectre_v2=retpoline: call depth tracking's return thunk would change
+  the flags after POPF, so the kernel gates the return without IRET off
+  -- the patched jump is read from the guest --, and the traps return
+  with IRET: the fastret variants do not run, user-int3 and user-pf
+  check the IRET behaviour; in the sample):
+    user-fastret/stuff, kernel-fastret/stuff, user-int3/stuff, user-pf/stuff
 
 Code that no boot runs.  An instruction that is not reachable in the code
 of any boot run and was not covered is excluded from the total -- and
@@ -97,15 +139,20 @@ memory after boot, to show that the checks catch it.
 
 Usage: windows.py [--sample N] [--kernel bzImage] [--vmlinux vmlinux]
                   [--initrd initramfs] [--boots ...] [--variants ...]
+                  [--trap-iret]
 Output: per variant "windows: summary <variant> covered= total= failures="
 (total: the addresses of its path it set out to inject at; in a sample,
 the sampled ones), per outer context of issue 6 (kernel mode, user mode,
 inside an int3, inside a #PF of the handler) a "windows: required" line
 saying complete (in a sample: "sample passed") or INCOMPLETE, then the
-"not covered" and "excluded" addresses.
+"not covered" and "excluded" addresses.  A sample takes N addresses of
+asm_exc_nmi, N/2 of what only a later boot makes live, and N/2 (at least
+2) of the first traced return without IRET, spread over its parts
+(checks, copy, pops, popf, ret).
 Last line: WINDOWS covered=<n> total=<n> failures=<n> excluded=<n> (total:
 instruction addresses of asm_exc_nmi over the boots run, plus the two trap
-windows, minus the excluded ones); exit status 0 only when nothing failed.
+windows, plus the instructions of the traced returns without IRET, minus
+the excluded ones); exit status 0 only when nothing failed.
 """
 
 import argparse
@@ -120,8 +167,9 @@ import vm
 from gdbstub import LabError, Stuck
 from guest import BOOTS, DEFAULT_BOOTS, Guest, SAMPLE_BOOTS
 from inject import Injector
-from kcode import (SLOT_UNMASK, disassemble_vmlinux, exclusions, feature_gates, nmi_count_offset,
-                   read_alt_sites, read_banner, read_symbols, unreachable_features)
+from kcode import (SLOT_UNMASK, disassemble_vmlinux, exclusions, fastret_entry, fastret_gate,
+                   fastret_regions, feature_gates, nmi_count_offset, read_alt_sites, read_banner, read_symbols,
+                   unreachable_features)
 from tally import summary_line
 from scenario import Scenario, base_variant, required_summary, sample_addresses, variant_summary
 
@@ -145,6 +193,11 @@ class Runner(Injector):
         self.knob = None
         self.vstats = {}
         self.gates = []
+        self.fastret_at = None
+        self.fastret_gate = None
+        self.fastret = False
+        self.path_known = set()
+        self.return_problems = {}
 
     # -- static preparation --
     def prepare(self):
@@ -168,6 +221,15 @@ class Runner(Injector):
         if 'native_irq_return_iret' in self.syms:
             self.iret_sites.add(self.syms['native_irq_return_iret'][0])
         a.banner = read_banner(a.vmlinux, self.syms)
+        # The return without IRET from traps in NMI context: error_return's
+        # NMI test, in a kernel that has it (and its nmi_trap_iret knob).
+        if 'nmi_trap_iret' in self.syms and self.syms.get('error_return', (0, 0))[1]:
+            start, size = self.syms['error_return']
+            insns = disassemble_vmlinux(a.vmlinux, start, start + size)
+            self.fastret_at = fastret_entry(insns)
+            if self.fastret_at is None:
+                raise LabError('vmlinux has nmi_trap_iret but error_return no NMI test')
+            self.fastret_gate = fastret_gate(insns, self.fastret_at)
         start, size = self.syms['exc_nmi']
         self.nmi_count_off = nmi_count_offset(subprocess.run(
             ['objdump', '-d', '--no-show-raw-insn', '--start-address=%#x' % start,
@@ -175,22 +237,75 @@ class Runner(Injector):
             check=True, capture_output=True, text=True).stdout)
 
     # -- the whole run --
+    # Variants that run only where traps in NMI context return without IRET.
+    FASTRET_VARIANTS = ('user-fastret', 'kernel-fastret')
+
+    # Variants that run with the unmask knob off (CPU 0's NMI stack slot).
+    UNMASK_OFF = ('kernel-fastret',)
+
     def variants_of(self, boot):
         if boot == 'hazard-pti':
-            return ['kernel/pti', 'user-hz/pti', 'kernel-gap/pti']
+            return ['kernel/pti', 'user-hz/pti', 'kernel-gap/pti', 'user-fastret/pti']
         if boot == 'user-stuff':
             return ['user/stuff']
+        if boot == 'hazard-stuff':
+            # Call depth tracking gates the return without IRET off: the
+            # fastret variants do not run, the int3 and #PF ones expect IRET.
+            return ['user-fastret/stuff', 'kernel-fastret/stuff', 'user-int3/stuff',
+                    'user-pf/stuff']
         return {'idle': ['kernel', 'repeat', 'nested', 'nested-final', 'nested-repeat'],
                 'user': ['user'],
                 'hazard': ['user-hz', 'kernel-int3', 'kernel-pf', 'user-int3', 'user-pf',
-                           'kernel-gap']}[boot]
+                           'kernel-gap', 'user-fastret', 'kernel-fastret']}[boot]
 
     def new_guest(self, boot):
         g = Guest(boot, self.args, self.syms,
                   os.path.join(self.args.out, '%s-%d' % (boot, self.reboots)), self.log)
         self.reboots += 1
         g.start()
+        if 'nmi_trap_iret' in self.syms and self.args.trap_iret:
+            g.kwrite(self.syms['nmi_trap_iret'][0], b'\x01')
         return g
+
+    def trap_return(self, guest):
+        """How traps in NMI context return in this guest: True when without
+        IRET (the kernel has error_return's NMI return and its DEBUG_ENTRY
+        knob, the u8 nmi_trap_iret, read through the gdbstub, is 0)."""
+        if self.fastret_at is None or self.gated(guest):
+            return False
+        return guest.kread(self.syms['nmi_trap_iret'][0], 1)[0] == 0
+
+    def gated(self, guest):
+        """True when the alternatives patched the jump to IRET into the NMI
+        return's feature gate (Xen PV, call depth tracking): a JMP where
+        vmlinux has NOPs."""
+        return self.fastret_gate is not None and \
+            guest.kread(self.fastret_gate, 1)[0] in (0xe9, 0xeb)
+
+    def describe_trap_return(self, guest):
+        if self.fastret_at is None:
+            return 'traps in NMI context return with IRET (no nmi_trap_iret in vmlinux)'
+        if self.gated(guest):
+            return 'traps in NMI context return with IRET (a CPU feature gate: %#x)' % (
+                self.fastret_gate)
+        v = guest.kread(self.syms['nmi_trap_iret'][0], 1)[0]
+        return 'traps in NMI context return %s (nmi_trap_iret=%d%s)' % (
+            'without IRET' if not v else 'with IRET', v,
+            ', forced by --trap-iret' if self.args.trap_iret else '')
+
+    def set_unmask(self, guest, variant):
+        """The unmask knob as the variant wants it: off for UNMASK_OFF (written
+        into CPU 0's NMI stack slot, which only the entry code reads; -smp 1),
+        else (and for variant None) as the boot set it.  Sets self.knob."""
+        slot = self.top - SLOT_UNMASK
+        if guest.unmask_boot is None:
+            guest.unmask_boot = guest.kread64(slot)[0]
+        want = guest.unmask_boot
+        if variant is not None and base_variant(variant) in self.UNMASK_OFF:
+            want = 0
+        if guest.kread64(slot)[0] != want:
+            guest.kwrite(slot, want.to_bytes(8, 'little'))
+        self.knob = guest.kread64(slot)[0]
 
     # Console findings that fail a boot.  The injected NMIs are unclaimed by
     # design, so "unknown reason" lines are expected here.
@@ -235,8 +350,9 @@ class Runner(Injector):
             t0 = time.monotonic()
             try:
                 self.guest = self.new_guest(boot)
-                print('windows: %s boot ready in %.0f s' % (boot, self.guest.boot_seconds),
-                      flush=True)
+                print('windows: %s boot ready in %.0f s; %s' % (
+                    boot, self.guest.boot_seconds, self.describe_trap_return(self.guest)),
+                    flush=True)
                 self.live_layout(self.guest)
                 self.layouts[boot] = self.layout
                 self.add_windows(boot)
@@ -273,6 +389,34 @@ class Runner(Injector):
         self.selected |= set(pick)
         print('windows: %s boot: sample of %d: %s' % (
             boot, len(pick), ' '.join(self.fmt(x) for x in pick)), flush=True)
+
+    def add_path_windows(self, variant, path):
+        """Record the instructions of a traced path outside asm_exc_nmi (the
+        traps' returns without IRET) as windows; in a sample, pick some of
+        what no earlier variant's path had (--sample N: N/2, at least 2,
+        spread over the parts of the return; a later one: half that)."""
+        for i in path:
+            w = self.windows.setdefault(i.addr, {'text': i.text, 'live': True})
+            w['live'] = True
+        if not self.args.sample:
+            self.selected |= {i.addr for i in path}
+            return
+        cl, done = [], set()
+        for a, region in fastret_regions(path):
+            if a not in self.path_known and a not in done:
+                cl.append((a, region))
+                done.add(a)
+        if not cl:
+            return
+        n = max(2, self.args.sample // 2)
+        if self.path_known:
+            n = max(1, n // 2)
+        pick = sample_addresses(cl, n)
+        self.path_known |= done
+        self.selected |= set(pick)
+        print('windows: %s: sample of %d of the %d instructions of its path: %s' % (
+            variant, len(pick), len({i.addr for i in path}),
+            ' '.join(self.fmt(x) for x in pick)), flush=True)
 
     def learn(self, guest):
         """The NMI stack top and the unmask knob, from one plain NMI."""
@@ -330,11 +474,16 @@ class Runner(Injector):
                 continue
             context = self.context_of(variant)
             t0 = time.monotonic()
+            self.fastret = self.trap_return(self.guest)
+            if base_variant(variant) in self.FASTRET_VARIANTS and not self.fastret:
+                print('windows: variant %s not run: %s' % (
+                    variant, self.describe_trap_return(self.guest)), flush=True)
+                continue
             try:
                 self.anchor(self.guest, context)
                 if self.top is None:
                     self.learn(self.guest)
-                self.knob = self.guest.kread64(self.top - SLOT_UNMASK)[0]
+                self.set_unmask(self.guest, variant)
                 if not self.knob and base_variant(variant) in ('repeat', 'nested', 'nested-final',
                                                  'nested-repeat'):
                     continue
@@ -342,6 +491,7 @@ class Runner(Injector):
                 targets, masked = self.targets(self.guest, variant)
             except (LabError, Stuck) as e:
                 # The path itself could not be run: a failure of the variant.
+                self.report_return_problems(variant, boot)
                 print('FAIL %s trace: %s' % (variant, e), flush=True)
                 self.vstats[variant] = {'boot': boot, 'path': 0, 'todo': 0}
                 self.results.append({'variant': variant, 'boot': boot, 'addr': None,
@@ -351,6 +501,7 @@ class Runner(Injector):
                 self.guest = self.new_guest(boot)
                 self.apply_mutant(self.guest)
                 continue
+            self.report_return_problems(variant, boot)
             todo = [t for t in targets if isinstance(t, str) or t in self.selected]
             self.vstats[variant] = {'boot': boot, 'path': len(targets), 'todo': len(todo)}
             nfail = 0
@@ -381,8 +532,18 @@ class Runner(Injector):
                     self.retire(self.guest)
                     self.guest = self.new_guest(boot)
                     self.apply_mutant(self.guest)
+                    self.set_unmask(self.guest, variant)
+            self.set_unmask(self.guest, None)
             print('windows: variant %-13s %3d injections, %d failed, %.0f s' % (
                 variant, len(todo), nfail, time.monotonic() - t0), flush=True)
+
+    def report_return_problems(self, variant, boot):
+        """Trap returns of the variant's trace that did not restore the trap
+        frame: one failure each."""
+        for why in self.return_problems.pop(variant, []):
+            print('FAIL %s trap return: %s' % (variant, why), flush=True)
+            self.results.append({'variant': variant, 'boot': boot, 'addr': None,
+                                 'where': 'trap return', 'ok': False, 'reasons': [why]})
 
     def targets(self, guest, variant):
         """The variant's targets (addresses from a trace of its path, or trap
@@ -392,9 +553,27 @@ class Runner(Injector):
         if variant in ('kernel-int3', 'kernel-pf', 'user-int3', 'user-pf'):
             sym = 'exc_int3' if variant.endswith('int3') else 'exc_page_fault'
             # Kernel outer: the knob unmasked NMIs before the handler runs.
-            # User outer: the int3 is the first trap, the #PF comes after its IRET.
-            masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob)
+            # User outer: the int3 is the first trap, the #PF comes after its
+            # IRET -- unless traps return without IRET: then nothing in the
+            # user path unmasks NMIs, nor in the kernel one with the knob off.
+            if self.fastret:
+                masked = variant.startswith('user') or not self.knob
+            else:
+                masked = variant == 'user-int3' or (variant == 'kernel-int3' and not self.knob)
             return [sym], {sym: masked}
+        if variant in self.FASTRET_VARIANTS:
+            # The traps' returns without IRET: NMIs stay masked throughout
+            # (the user path never unmasks them; the kernel one runs with
+            # the knob off, or else they were unmasked before the handler).
+            path = self.trace_fastret(guest, name)
+            self.traces[name] = [self.fmt(i.addr) for i in path]
+            seen = []
+            for i in path:
+                if i.addr not in seen:
+                    seen.append(i.addr)
+            self.add_path_windows(name, path)
+            m = variant == 'user-fastret' or not self.knob
+            return seen, {x: m for x in seen}
         order = self.trace(guest, name)
         self.traces[name] = [self.fmt(x) for x in order]
         seen = []
@@ -407,8 +586,11 @@ class Runner(Injector):
             for i, x in enumerate(order):
                 masked.setdefault(x, i < unmask_at)
         elif variant == 'user-hz':
+            # Masked up to the handler's first trap, whose IRET unmasks NMIs
+            # (after the call of exc_nmi) -- or, when traps return without
+            # IRET, up to the return to user mode.
             call = L.call_exc_nmi_user
-            cut = order.index(call) if call in order else len(order)
+            cut = order.index(call) if call in order and not self.fastret else len(order)
             for i, x in enumerate(order):
                 masked.setdefault(x, i <= cut)
         else:
@@ -427,7 +609,8 @@ def main(argv=None):
     p.add_argument('--sample', type=int, default=0,
                    help='only N addresses (a deterministic subset spread over the regions '
                    'of the code), in every variant that reaches them; plus N/2 of the '
-                   'addresses only a later boot (hazard-pti) makes live')
+                   'addresses only a later boot (hazard-pti) makes live, and N/2 (at least '
+                   '2) of the traced trap return without IRET')
     p.add_argument('--boots', default=None,
                    help='boots to run, in order: ' + ', '.join(BOOTS) + ' (default: ' +
                    ','.join(DEFAULT_BOOTS) + '; with --sample: ' + ','.join(SAMPLE_BOOTS) + ')')
@@ -443,6 +626,9 @@ def main(argv=None):
                    help='let the guest run and re-pick the context every N injections')
     p.add_argument('--no-copy', dest='copy', action='store_false',
                    help='use the inputs in place (default: snapshot them into --out)')
+    p.add_argument('--trap-iret', action='store_true',
+                   help='make traps in NMI context return with IRET (nmi_trap_iret=1, written '
+                   'after boot): the expectations of a kernel without the return without IRET')
     p.add_argument('--mutant', choices=sorted(Runner.MUTANTS),
                    help='break the entry code in the guest on purpose (checks the checker)')
     p.add_argument('-v', '--verbose', action='store_true')

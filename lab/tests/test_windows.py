@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Unit tests of lab/windows.py's pure parts: disassembly, layout,
 expected outcomes, verdicts, sampling and the gdb protocol helpers."""
+import contextlib
+import io
 import os
 import sys
 import unittest
@@ -9,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gdbstub  # noqa: E402
 import kcode  # noqa: E402
 import scenario  # noqa: E402
+import windows  # noqa: E402
 
 # objdump -d --no-show-raw-insn of asm_exc_nmi from a series build (static
 # code, before the boot-time alternatives patching).
@@ -741,6 +744,298 @@ class MiscTest(unittest.TestCase):
         self.assertEqual(p[0], 'same')
         self.assertEqual(len(p), 12)
 
+
+
+# objdump -d --no-show-raw-insn of error_return with the return without IRET
+# in NMI context (the DEBUG_ENTRY_ASSERT_IRQS_OFF prologue left out).
+ERROR_RETURN = """ffffffff8140144d:\ttestb  $0x3,0x88(%rsp)
+ffffffff81401455:\tje     ffffffff8140145c <error_return+0x1c>
+ffffffff81401457:\tjmp    ffffffff81400f70 <__irqentry_text_end>
+ffffffff8140145c:\ttestl  $0xf00000,%gs:0x7ec2bbe1(%rip)        # 2d048 <pcpu_hot+0x8>
+ffffffff81401467:\tje     ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff8140146d:\tnopl   0x0(%rax,%rax,1)
+ffffffff81401472:\tcmpb   $0x0,0xa08397(%rip)        # ffffffff81e09810 <nmi_trap_iret>
+ffffffff81401479:\tjne    ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff8140147f:\ttestl  $0x100,0x90(%rsp)
+ffffffff8140148a:\tjne    ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff81401490:\ttestl  $0x10000,0x90(%rsp)
+ffffffff8140149b:\tje     ffffffff814014ab <error_return+0x6b>
+ffffffff8140149d:\ttestb  $0xaa,%gs:0x7ec1a5db(%rip)        # 1ba80 <cpu_dr7>
+ffffffff814014a5:\tjne    ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff814014ab:\tcmpw   $0x10,0x88(%rsp)
+ffffffff814014b4:\tjne    ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff814014ba:\tmov    %ss,%eax
+ffffffff814014bc:\tcmp    %ax,0xa0(%rsp)
+ffffffff814014c4:\tjne    ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff814014ca:\tmov    0x98(%rsp),%rax
+ffffffff814014d2:\tlea    0xa8(%rsp),%rcx
+ffffffff814014da:\tcmp    %rcx,%rax
+ffffffff814014dd:\tjb     ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff814014e3:\tmov    0x80(%rsp),%rcx
+ffffffff814014eb:\tmov    %rcx,-0x8(%rax)
+ffffffff814014ef:\tmov    0x90(%rsp),%rcx
+ffffffff814014f7:\tmov    %rcx,-0x10(%rax)
+ffffffff814014fb:\tsub    $0x10,%rax
+ffffffff814014ff:\tmov    %rax,0x78(%rsp)
+ffffffff81401504:\tpop    %r15
+ffffffff81401506:\tpop    %r14
+ffffffff81401508:\tpop    %rdi
+ffffffff81401509:\tpop    %rsp
+ffffffff8140150a:\tpopf
+ffffffff8140150b:\tjmp    ffffffff813da530 <__x86_return_thunk>
+"""
+ER_START, ER_END = 0xffffffff8140144d, 0xffffffff81401510
+LERR = 0xffffffff8140145c
+
+# The same in a kernel without it: the CS test jumps straight out.
+ERROR_RETURN_BASE = """ffffffff8140144d:\ttestb  $0x3,0x88(%rsp)
+ffffffff81401455:\tje     ffffffff8140103c <restore_regs_and_return_to_kernel>
+ffffffff81401457:\tjmp    ffffffff81400f70 <__irqentry_text_end>
+"""
+
+
+class FastRetCodeTest(unittest.TestCase):
+    def test_entry(self):
+        insns = kcode.parse_objdump(ERROR_RETURN, ER_START, ER_END)
+        self.assertEqual(kcode.fastret_entry(insns), LERR)
+
+    def test_gate(self):
+        # The feature gate is the NOP after the NMI test's conditional jump.
+        insns = kcode.parse_objdump(ERROR_RETURN, ER_START, ER_END)
+        self.assertEqual(kcode.fastret_gate(insns, LERR), 0xffffffff8140146d)
+        self.assertIsNone(kcode.fastret_gate([], LERR))
+        base = kcode.parse_objdump(ERROR_RETURN_BASE, ER_START, ER_START + 0xf)
+        self.assertIsNone(kcode.fastret_entry(base))
+        self.assertIsNone(kcode.fastret_entry([]))
+
+    def test_regions(self):
+        insns = kcode.parse_objdump(ERROR_RETURN, ER_START, ER_END)
+        # As run with RF clear: the cpu_dr7 test skipped; then the thunk.
+        path = [i for i in insns if i.addr >= LERR and i.addr not in (0xffffffff8140149d,
+                                                                      0xffffffff814014a5)]
+        path.append(kcode.Insn(0xffffffff813da530, 'ret'))
+        reg = dict(kcode.fastret_regions(path))
+        self.assertEqual(reg[LERR], 'checks')
+        self.assertEqual(reg[0xffffffff814014dd], 'checks')       # jb: the last test
+        self.assertEqual(reg[0xffffffff814014e3], 'copy')
+        self.assertEqual(reg[0xffffffff814014ff], 'copy')
+        self.assertEqual(reg[0xffffffff81401504], 'pops')
+        self.assertEqual(reg[0xffffffff81401509], 'pops')         # pop %rsp
+        self.assertEqual(reg[0xffffffff8140150a], 'popf')
+        self.assertEqual(reg[0xffffffff8140150b], 'ret')
+        self.assertEqual(reg[0xffffffff813da530], 'ret')
+        # Two returns run one after the other: each has its parts.
+        self.assertEqual(kcode.fastret_regions(path + path), kcode.fastret_regions(path) * 2)
+        # The sample takes one of each part first.
+        pick = scenario.sample_addresses(kcode.fastret_regions(path), 5)
+        self.assertEqual(pick, sorted([LERR, 0xffffffff814014e3, 0xffffffff81401504,
+                                       0xffffffff8140150a, 0xffffffff8140150b]))
+
+
+class TrapReturnExpectTest(unittest.TestCase):
+    """Expectations with traps in NMI context returning without IRET
+    (fastret) and with IRET (nmi_trap_iret=1 or a kernel without it)."""
+
+    def setUp(self):
+        self.L = layout()
+
+    def exp(self, variant, knob, masked, fastret):
+        e = scenario.expect_for(variant, LERR, self.L, knob, masked, fastret=fastret)
+        return e.effect, e.deliveries, e.d
+
+    def test_user_outer_held_until_user_mode(self):
+        for v in ('user-hz', 'user-int3', 'user-pf', 'user-fastret', 'user-fastret/pti'):
+            self.assertEqual(self.exp(v, 1, True, True),
+                             ('latched', ['user-ctx'],
+                              {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 0}), v)
+
+    def test_kernel_outer_held_until_the_final_iret(self):
+        for v in ('kernel-int3', 'kernel-pf', 'kernel-fastret'):
+            self.assertEqual(self.exp(v, 0, True, True),
+                             ('latched', ['kernel-ctx'],
+                              {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 0}), v)
+            # The unmask knob on: NMIs unmasked before the handler, nested.
+            e = scenario.expect_for(v, LERR, self.L, 1, False, fastret=True)
+            self.assertEqual((e.effect, e.deliveries, e.redirect), ('nested', ['here'], True))
+            self.assertEqual((e.d['nested'], e.d['repeats']), (1, 1))
+
+    def test_with_iret_as_before(self):
+        self.assertEqual(self.exp('user-int3', 1, True, False),
+                         ('c-latch', ['kernel-outside'],
+                          {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 1}))
+        self.assertEqual(self.exp('user-pf', 1, False, False)[:2], ('c-latch', ['here']))
+        self.assertEqual(self.exp('user-hz', 1, False, False)[:2], ('first', ['here']))
+        self.assertEqual(self.exp('kernel-int3', 0, True, False),
+                         ('latched', ['kernel-outside'],
+                          {'nmi': 2, 'nested': 1, 'repeats': 1, 'latched': 0}))
+        # The default is the old expectation.
+        e = scenario.expect_for('user-int3', LERR, self.L, 1, True)
+        self.assertEqual(e.effect, 'c-latch')
+
+    def test_judge_latched_until_user_mode(self):
+        e = scenario.expect_for('user-fastret', LERR, self.L, 1, True, fastret=True)
+        ctx = {'outer_rip': 0x401cc5, 'range': (START, END), 'fmt': fmt}
+        obs = {'deliveries': [{'rip': 0x401cc5, 'cs': 0x33}],
+               'delta': {'nmi': 2, 'nested': 0, 'repeats': 0, 'latched': 0},
+               'heres': [LERR], 'here_cpl': [0], 'problems': []}
+        self.assertEqual(scenario.judge(e, obs, ctx), [])
+        # What the IRET after the trap would do: taken in the handler, latched.
+        obs['deliveries'] = [{'rip': 0xffffffff81383100, 'cs': 0x10}]
+        obs['delta'] = dict(obs['delta'], latched=1)
+        self.assertEqual(len(scenario.judge(e, obs, ctx)), 2)
+
+
+class FakeGuest:
+    """Kernel memory of a guest, as a dict of bytes."""
+
+    def __init__(self, mem):
+        self.mem = dict(mem)
+        self.unmask_boot = None
+        self.writes = []
+
+    def kread(self, va, n):
+        return bytes(self.mem.get(va + i, 0) for i in range(n))
+
+    def kread64(self, va, count=1):
+        d = self.kread(va, 8 * count)
+        return [int.from_bytes(d[i:i + 8], 'little') for i in range(0, len(d), 8)]
+
+    def kwrite(self, va, data):
+        self.writes.append((va, bytes(data)))
+        for i, b in enumerate(data):
+            self.mem[va + i] = b
+
+
+class Args:
+    sample = 0
+    trap_iret = False
+    verbose = False
+
+
+class RunnerTest(unittest.TestCase):
+    TRAP_IRET = 0xffffffff81e09810
+    TOP = 0xfffffe0000010000
+
+    def runner(self, fastret_at=LERR, sample=0):
+        args = Args()
+        args.sample = sample
+        r = windows.Runner(args)
+        r.syms = dict(SYMS, nmi_trap_iret=(self.TRAP_IRET, 1), exc_int3=(0xffffffff813cccce, 0xae),
+                      exc_page_fault=(0xffffffff813cd000, 0x100))
+        r.symtab = sorted([(START, 'asm_exc_nmi'), (ER_START - 0x4d, 'error_return')])
+        r.layout = layout()
+        r.fastret_at = fastret_at
+        r.top = self.TOP
+        r.windows, r.selected = {}, set()
+        return r
+
+    def test_trap_return_read_from_the_guest(self):
+        r = self.runner()
+        g = FakeGuest({self.TRAP_IRET: 0})
+        self.assertTrue(r.trap_return(g))
+        self.assertIn('without IRET (nmi_trap_iret=0)', r.describe_trap_return(g))
+        g.mem[self.TRAP_IRET] = 1
+        self.assertFalse(r.trap_return(g))
+        self.assertIn('with IRET (nmi_trap_iret=1)', r.describe_trap_return(g))
+        r = self.runner(fastret_at=None)
+        self.assertFalse(r.trap_return(g))
+        self.assertIn('no nmi_trap_iret', r.describe_trap_return(g))
+
+    def test_unmask_knob_per_variant(self):
+        r = self.runner()
+        slot = self.TOP - kcode.SLOT_UNMASK
+        g = FakeGuest({slot: 1})
+        r.set_unmask(g, 'kernel-fastret')
+        self.assertEqual((r.knob, g.kread64(slot)[0], g.unmask_boot), (0, 0, 1))
+        r.set_unmask(g, 'user-fastret/pti')
+        self.assertEqual((r.knob, g.kread64(slot)[0]), (1, 1))
+        r.set_unmask(g, 'kernel-fastret/stuff')
+        r.set_unmask(g, None)
+        self.assertEqual((r.knob, g.kread64(slot)[0]), (1, 1))
+        self.assertEqual(len(g.writes), 4)
+
+    def test_trap_windows_masked(self):
+        r = self.runner()
+        cases = {  # variant: (masked with IRET, without), knob on
+            'user-int3': (True, True), 'user-pf': (False, True),
+            'kernel-int3': (False, False), 'kernel-pf': (False, False)}
+        for v, (with_iret, without) in cases.items():
+            sym = 'exc_int3' if v.endswith('int3') else 'exc_page_fault'
+            r.knob = 1
+            for fastret, want in ((False, with_iret), (True, without)):
+                r.fastret = fastret
+                self.assertEqual(r.targets(None, v), ([sym], {sym: want}), (v, fastret))
+        r.knob = 0
+        r.fastret = True
+        self.assertEqual(r.targets(None, 'kernel-pf')[1], {'exc_page_fault': True})
+        r.fastret = False
+        self.assertEqual(r.targets(None, 'kernel-pf')[1], {'exc_page_fault': False})
+        self.assertEqual(r.targets(None, 'kernel-int3')[1], {'exc_int3': True})
+
+    def test_user_hz_cut(self):
+        r = self.runner()
+        L = r.layout
+        order = [START, START + 0xa, START + 0x10, L.call_exc_nmi_user, L.call_exc_nmi_user + 5]
+        r.trace = lambda guest, variant: order
+        r.knob = 1
+        r.fastret = False
+        seen, masked = r.targets(None, 'user-hz')
+        self.assertEqual(seen, order)
+        self.assertEqual([masked[x] for x in order], [True, True, True, True, False])
+        r.fastret = True
+        seen, masked = r.targets(None, 'user-hz/pti')
+        self.assertTrue(all(masked[x] for x in order))
+
+    def fastret_path(self):
+        insns = kcode.parse_objdump(ERROR_RETURN, ER_START, ER_END)
+        return [i for i in insns if i.addr >= LERR]
+
+    def test_fastret_targets_and_sample(self):
+        r = self.runner(sample=12)
+        path = self.fastret_path()
+        r.trace_fastret = lambda guest, variant: path + path
+        r.fastret, r.knob = True, 1
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            seen, masked = r.targets(None, 'user-fastret')
+        self.assertIn('user-fastret: sample of 6 of the %d instructions' % len(path),
+                      out.getvalue())
+        self.assertEqual(seen, [i.addr for i in path])
+        self.assertTrue(all(masked.values()))
+        self.assertEqual(len(r.traces['user-fastret']), 2 * len(path))
+        picked = r.selected & set(seen)
+        self.assertEqual(len(picked), 6)
+        for a in (LERR, 0xffffffff814014e3, 0xffffffff81401504, 0xffffffff8140150a,
+                  0xffffffff8140150b):
+            self.assertIn(a, picked)
+        self.assertTrue(all(r.windows[a]['live'] for a in seen))
+        # The same path again (kernel-fastret, with the knob off): nothing
+        # more sampled, masked throughout.
+        r.knob = 0
+        seen2, masked2 = r.targets(None, 'kernel-fastret')
+        self.assertEqual((seen2, r.selected & set(seen)), (seen, picked))
+        self.assertTrue(all(masked2.values()))
+        # The kernel outer with the knob on: NMIs already unmasked.
+        r.knob = 1
+        self.assertFalse(any(r.targets(None, 'kernel-fastret')[1].values()))
+
+    def test_fastret_full_sweep_takes_all(self):
+        r = self.runner(sample=0)
+        path = self.fastret_path()
+        r.trace_fastret = lambda guest, variant: path
+        r.fastret, r.knob = True, 1
+        seen, _ = r.targets(None, 'user-fastret')
+        self.assertEqual(r.selected, set(seen))
+
+    def test_variants(self):
+        r = self.runner()
+        self.assertIn('user-fastret', r.variants_of('hazard'))
+        self.assertIn('kernel-fastret', r.variants_of('hazard'))
+        self.assertIn('user-fastret/pti', r.variants_of('hazard-pti'))
+        self.assertEqual(r.variants_of('hazard-stuff'),
+                         ['user-fastret/stuff', 'kernel-fastret/stuff', 'user-int3/stuff',
+                          'user-pf/stuff'])
+        self.assertEqual(windows.Runner.context_of('user-fastret/pti'), 'user')
+        self.assertEqual(windows.Runner.context_of('kernel-fastret'), 'kernel')
 
 
 class NmiCountOffsetTest(unittest.TestCase):
