@@ -276,11 +276,13 @@ def insn_ratios(b, s, suffix=''):
 # repeats per minute of the base (not counted: "-"), the series with IRET
 # after traps, the series without, the same with all hazards, and the floor
 # (hazards bp,unmask: no int3, no #PF); instructions of an int3 and a #PF
-# return inside an NMI on the base and on the series with and without IRET.
+# return inside an NMI on the base and on the series with and without IRET;
+# the external p99 latency (ms) under the int3 and pf hazards.
 TRAP_KEYS = tuple('%s_per_min_%s' % (m, k) for k in ('base', 'series', 'fastret', 'series_all',
                                                      'fastret_all', 'floor')
                   for m in ('nested', 'repeats')) + \
-    tuple('%s_return_insns_%s' % (t, k) for t in ('int3', 'pf') for k in ('base', 'iret', 'fast'))
+    tuple('%s_return_insns_%s' % (t, k) for t in ('int3', 'pf') for k in ('base', 'iret', 'fast')) + \
+    tuple('ext_p99_ms_trap_' + k for k in ('base', 'series', 'fastret'))
 
 
 def bench_line(s):

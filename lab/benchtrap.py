@@ -10,8 +10,10 @@ from #BP and #PF in NMI context without IRET).
            sets: int3,pf (the traps the new return serves) and all (with the
            hardware breakpoint and the IRET-to-self unmask hazard, which
            nest by design), and bp,unmask alone, the floor all can fall to.
-           Nested NMIs and repeats per minute, events lost.  The base counts
-           neither nested NMIs nor repeats: its keys are "-".
+           Nested NMIs and repeats per minute, events lost, external p99
+           latency.  The base counts neither nested NMIs nor repeats (its
+           keys are "-"); it runs once with the int3 and pf hazards as it
+           is, for losses and latency.
   trapret  Instructions of one trap return inside an NMI: a -smp 1 guest
            with the int3 and pf hazards in the internal handler, one claimed
            internal NMI single-stepped (as the step part does) per
@@ -61,10 +63,11 @@ def nesting_run(variant, inp, args, label, hazards, knob):
         if os.path.exists(os.path.join(outdir, n)):
             os.unlink(os.path.join(outdir, n))
     params = 'duration=%d:hazards=%s' % (args.nesting_seconds, hazards)
-    knobs = 'x86/nmi_unmask_early=0,x86/nmi_trap_iret=%d' % knob
+    append = ['lab.torture=' + params]
+    if knob is not None:
+        append.append('lab.debugfs=x86/nmi_unmask_early=0,x86/nmi_trap_iret=%d' % knob)
     spec = boots.spec(inp['kernel'], inp['initrd'], 'torture', outdir, variant,
-                      timeout=args.nesting_seconds + 400, quiet=True,
-                      append=['lab.torture=' + params, 'lab.debugfs=' + knobs])
+                      timeout=args.nesting_seconds + 400, quiet=True, append=append)
     b = boots.Boot('nesting-' + label, vm.run(spec), outdir)
     t = report.torture_fields(b)
     secs = args.nesting_seconds
@@ -78,7 +81,7 @@ def nesting_run(variant, inp, args, label, hazards, knob):
            'nested': num('nested'), 'repeats': num('repeats'),
            'lost': None if None in lost else sum(lost),
            'int3_hits': num('int3_hits'), 'pf_hits': num('pf_hits'),
-           'unmasks': num('unmasks')}
+           'unmasks': num('unmasks'), 'ext_p99_us': num('ext_p99_us')}
     res['nested_per_min'] = per_min(res['nested'], secs)
     res['repeats_per_min'] = per_min(res['repeats'], secs)
     if b.results.lab.get('error'):
@@ -89,16 +92,18 @@ def nesting_run(variant, inp, args, label, hazards, knob):
 
 
 def part_nesting(variant, inp, args):
-    if variant != 'series':
-        return {'note': 'the base counts no nested NMIs or repeats'}
+    # The base has neither knob nor counters: one run with the trap hazards
+    # as it is (its DEBUG_ENTRY unmasks NMIs early), for losses and latency.
+    runs = NEST_RUNS if variant == 'series' else (('iret', 'int3,pf', None),)
     out = {'runs': {}}
-    for label, hazards, knob in NEST_RUNS:
+    for label, hazards, knob in runs:
         r = nesting_run(variant, inp, args, label, hazards, knob)
         out['runs'][label] = r
-        print('  series %-8s hazards=%-9s nmi_trap_iret=%d: nested %s/min, repeats %s/min, '
-              'lost %s, int3 %s, pf %s' % (label, hazards, knob, r['nested_per_min'],
-                                             r['repeats_per_min'], r['lost'], r['int3_hits'],
-                                             r['pf_hits']), flush=True)
+        print('  %s %-8s hazards=%-9s nmi_trap_iret=%s: nested %s/min, repeats %s/min, '
+              'lost %s, int3 %s, pf %s, ext p99 %s us' % (
+                  NAME[variant], label, hazards, '-' if knob is None else knob,
+                  r['nested_per_min'], r['repeats_per_min'], r['lost'], r['int3_hits'],
+                  r['pf_hits'], r['ext_p99_us']), flush=True)
     bad = ['%s: %s' % (k, r['error']) for k, r in out['runs'].items() if r.get('error')]
     if bad:
         raise BenchError('nesting: ' + '; '.join(bad), out)
@@ -200,6 +205,10 @@ def summary(data):
             out['%s_per_min_%s' % (m, key)] = get(runs, label, m + '_per_min')
     out['nested_per_min_base'] = None
     out['repeats_per_min_base'] = None
+    for key, v, label in (('base', 'instrument', 'iret'), ('series', 'series', 'iret'),
+                          ('fastret', 'series', 'fast')):
+        us = get(data, v, 'nesting', 'runs', label, 'ext_p99_us')
+        out['ext_p99_ms_trap_' + key] = None if us is None else us / 1000.0
     for kind in ('int3', 'pf'):
         out['%s_return_insns_base' % kind] = get(data, 'instrument', 'trapret', 'iret', kind)
         out['%s_return_insns_iret' % kind] = get(data, 'series', 'trapret', 'iret', kind)
@@ -209,15 +218,19 @@ def summary(data):
 
 def rows(data, args, row, sec):
     runs = get(data, 'series', 'nesting', 'runs') or {}
-    if runs:
+    base = get(data, 'instrument', 'nesting', 'runs', 'iret') or {}
+    if runs or base:
         sec('Nested NMIs from traps in handlers (torture, %s s, nmi_unmask_early=0; '
-            'base: not counted)' % args.nesting_seconds)
+            'base: as it is, nesting not counted)' % args.nesting_seconds)
         for label, hazards, knob in NEST_RUNS:
             r = runs.get(label, {})
+            b = base if label == 'iret' else {}
             name = 'hazards=%s, %s' % (hazards, 'IRET' if knob else 'no IRET')
             row('  %s: nested/min' % name, None, r.get('nested_per_min'), '%g', r=False)
             row('  %s: repeats/min' % name, None, r.get('repeats_per_min'), '%g', r=False)
-            row('  %s: lost' % name, None, r.get('lost'), '%g', r=False)
+            row('  %s: lost' % name, b.get('lost'), r.get('lost'), '%g', r=False)
+            row('  %s: external p99 (us)' % name, b.get('ext_p99_us'), r.get('ext_p99_us'),
+                '%g', r=False)
     tb, ts = get(data, 'instrument', 'trapret'), get(data, 'series', 'trapret')
     if tb or ts:
         sec('Trap return inside an NMI, instructions (median of %d NMIs; base: IRET; '

@@ -267,7 +267,7 @@ class ReportTest(unittest.TestCase):
                                         'ext_p99_ms_base=88.064'), line)
         self.assertIn(' max_rate_noloss_ratio=16.00 roundtrip_insn_ratio=', line)
         self.assertIn(' roundtrip_insn_ratio_prod=- ', line)
-        self.assertTrue(line.endswith(' pf_return_insns_fast=-'), line)
+        self.assertTrue(line.endswith(' ext_p99_ms_trap_fastret=-'), line)
 
     def test_bench_line_missing(self):
         line = benchstats.bench_line(benchreport.summary_of({}))
