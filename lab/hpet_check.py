@@ -38,9 +38,27 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
                         is switched on at run time and must run): no FSB channel
                         (HPET MSI off), the HPET as clocksource, no HPET (with
                         an unknown nmi_watchdog= option), interrupt remapping
-                        (q35 with an intel-iommu), a TSC the kernel cannot
-                        vouch for (TCG has no invariant TSC; the other boots
-                        say tsc=reliable)
+                        with no remapping unit for the HPET (q35 with an
+                        intel-iommu: QEMU's DMAR table has no HPET), a TSC the
+                        kernel cannot vouch for (TCG has no invariant TSC; the
+                        other boots say tsc=reliable)
+  hpet:remap-*          q35 with an intel-iommu and a DMAR table, upgraded from
+                        the initrd (lab/acpi_upgrade.py), that puts the HPET
+                        behind it (plan "hpet", lab.hpet=remap, two vCPUs).
+                        QEMU hands the HPET's messages to the APIC without
+                        remapping them, so no HPET NMI arrives: these rows
+                        check how the kernel programs the remapping, from the
+                        remapping table itself (iommu/intel/ir_translation_struct):
+    :entry              the detector came up behind remapping (its IRQ in
+                        /proc/interrupts as IR-HPET-MSI); the channel's route
+                        holds a remappable message whose entry is present,
+                        has the HPET's source ID, delivers an NMI (delivery
+                        mode 4) and targets the handling CPU's APIC ID
+    :move               the handling CPU moved to CPU 1 through debugfs, then
+                        back to CPU 0 when CPU 1 went offline: each time the
+                        same entry, still an NMI, now aimed at that CPU's APIC
+                        ID, and the route unchanged; a bad CPU refused
+    :console            nothing in the console scan
   hpet-soak:*           the detector beside the torture test with all hazards
                         and the user-mode load (plan "hpet", lab.hpet=soak),
                         SOAK_SECS in make check, 600 s in make hpet-soak:
@@ -79,6 +97,7 @@ import subprocess
 import threading
 import time
 
+import acpi_upgrade
 import boots
 from tally import Later, Tally, summary_line
 import report
@@ -91,6 +110,7 @@ LOCKUP_THRESH = 2       # ... set by the plan before the lockup tests
 HEALTHY_SECS = 60       # the healthy run
 SOAK_SECS = 90          # the soak of make check (make hpet-soak: 600 s)
 MSI = ['-global', 'hpet.msi=on']
+IOMMU = ['-machine', 'q35', '-device', 'intel-iommu,intremap=on']
 # The detector tells the HPET's NMI by the TSC and needs one the kernel can
 # trust: QEMU's TCG offers no invariant TSC (CPUID 0x80000007 EDX bit 8,
 # "TCG doesn't support requested feature"), so every boot that should use
@@ -102,10 +122,11 @@ LOCKUP_ALLOW = [r'Watchdog detected hard LOCKUP on cpu \d+',
 LINE = re.compile(r'^\[\s*(\d+\.\d+)\] (.*)$')
 
 
-def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None):
+def boot(name, append, qemu_args=(), cpus=None, timeout=600, allow=(), window=None,
+         initrd=None):
     """boots.boot() of the hpet kernel, without its initramfs step: run() makes
     the initramfs once, and two boots run at the same time."""
-    summary = vm.run(boots.spec(boots.bzimage(KERNEL), boots.initrd(KERNEL), 'hpet',
+    summary = vm.run(boots.spec(boots.bzimage(KERNEL), initrd or boots.initrd(KERNEL), 'hpet',
                                 os.path.join(boots.BUILD, 'runs', name), KERNEL, cpus=cpus,
                                 timeout=timeout, quiet=True, append=list(append),
                                 qemu_args=list(qemu_args)))
@@ -331,9 +352,9 @@ FALLBACKS = [
     ('hpet:fallback-no-hpet', MSI, ['nmi_watchdog=hpet,bogus', TSC, 'hpet=disable'],
      [r'not using the HPET: there is no usable HPET',
       r'nmi_watchdog=: ignoring unknown option "bogus"']),
-    ('hpet:fallback-irq-remap', MSI + ['-machine', 'q35', '-device', 'intel-iommu,intremap=on'],
-     ['nmi_watchdog=hpet', TSC],
-     [r'not using the HPET: interrupt remapping is enabled']),
+    ('hpet:fallback-irq-remap', MSI + IOMMU, ['nmi_watchdog=hpet', TSC],
+     [r'not using the HPET: interrupt remapping is enabled, and no remapping unit serves '
+      r'the HPET']),
     # Without tsc=reliable: TCG's TSC is not invariant.
     ('hpet:fallback-tsc', MSI, ['nmi_watchdog=hpet'],
      [r'not using the HPET: its NMIs are told by the TSC, which is not stable']),
@@ -379,6 +400,83 @@ def fallbacks(t):
         elif b.console_findings():
             note = 'console: ' + report.first_finding(b)
         t.add('PASS' if ok else 'FAIL', row, note)
+
+
+def irte_fields(value):
+    """(source ID, destination APIC ID, delivery mode, present) of a
+    remapping table row as the plan records it, "SrcID,DstID,IRTE_low" of
+    ir_translation_struct; None for "-" or garbage.  The destination is
+    the xAPIC one (bits 15:8 of DstID): TCG has no x2APIC."""
+    try:
+        sid, dst, low = value.split(',')
+        dst, low = int(dst, 16), int(low, 16)
+    except (AttributeError, ValueError):
+        return None
+    return sid, (dst >> 8) & 0xff, (low >> 5) & 7, low & 1
+
+
+def route_index(route):
+    """The remapping table index of a remappable-format message address,
+    or None when @route is not one (bit 4 clear: compatibility format)."""
+    try:
+        a = int(route, 16)
+    except (TypeError, ValueError):
+        return None
+    if (a >> 20) != 0xfee or not a & 0x10:
+        return None
+    return ((a >> 5) & 0x7fff) | (((a >> 2) & 1) << 15)
+
+
+def remap_rows(t, kv, console_ok, note_console):
+    """Rows hpet:remap-* from the LAB values of lab.hpet=remap."""
+    apic = (kv.get('hpet_apicids') or '').split(',')
+
+    def entry_ok(tag, cpu):
+        """(ok, note) for snapshot @tag: the route's entry aims an NMI at @cpu."""
+        route = kv.get('hpet_remap_%s_route' % tag)
+        idx = route_index(route)
+        f = irte_fields(kv.get('hpet_remap_%s_irte' % tag))
+        want = int(apic[cpu]) if cpu < len(apic) and apic[cpu].isdigit() else None
+        ok = (idx is not None and str(idx) == kv.get('hpet_remap_%s_index' % tag) and
+              f is not None and f == (acpi_upgrade.hpet_sid(), want, 4, 1) and
+              kv.get('hpet_remap_%s_cpu' % tag) == str(cpu))
+        note = '%s: cpu %s, route %s -> entry %s: %s' % (
+            tag, kv.get('hpet_remap_%s_cpu' % tag), route, idx,
+            'source %s, APIC ID %s, delivery mode %s, present %s' % f if f else 'none')
+        return ok, note
+
+    ok, note = entry_ok('boot', 0)
+    proc = kv.get('hpet_remap_proc', '')
+    ok = ok and kv.get('hpet_running') == '1' and proc.startswith('IR-HPET-MSI,')
+    t.add('PASS' if ok else 'FAIL', 'hpet:remap-entry',
+          'irq %s (%s); %s' % (kv.get('hpet_remap_irq'), proc or 'not in /proc/interrupts',
+                                note))
+    oks, notes = [], []
+    for tag, cpu in (('moved', 1), ('offline', 0)):
+        o, n = entry_ok(tag, cpu)
+        oks.append(o and kv.get('hpet_remap_%s_route' % tag) == kv.get('hpet_remap_boot_route'))
+        notes.append(n)
+    oks.append(kv.get('hpet_remap_bad') == 'refused')
+    notes.append('CPU 7 %s' % kv.get('hpet_remap_bad'))
+    t.add('PASS' if all(oks) else 'FAIL', 'hpet:remap-move', '; '.join(notes))
+    t.add('PASS' if console_ok else 'FAIL', 'hpet:remap-console', note_console)
+
+
+def remap(t):
+    """The detector behind interrupt remapping: one boot, rows to t."""
+    start = time.monotonic()
+    out = os.path.join(boots.BUILD, 'runs', 'check-hpet-remap')
+    os.makedirs(out, exist_ok=True)
+    initrd = os.path.join(out, 'initrd-dmar.img')
+    acpi_upgrade.prepend(boots.initrd(KERNEL), initrd, [('dmar.aml', acpi_upgrade.dmar())])
+    b = boot('check-hpet-remap', cpus=2, qemu_args=MSI + IOMMU, timeout=300, initrd=initrd,
+             append=['nmi_watchdog=hpet', TSC, 'intel_iommu=on', 'watchdog_thresh=%d' % THRESH,
+                     'lpj=%d' % vm.host_lpj(), 'lab.hpet=remap'])
+    findings = b.console_findings()
+    note = 'plan %s, %d finding(s)%s (%.0f s)' % (
+        b.status, findings, ': ' + report.first_finding(b) if findings else '',
+        time.monotonic() - start)
+    remap_rows(t, b.results.lab, b.status == 'pass' and findings == 0, note)
 
 
 def soak(t, secs):
@@ -563,7 +661,7 @@ def run(t, args=None):
     # healthy run: run them side by side (the main boot's checks have
     # seconds of margin).
     rows = Later()
-    side = threading.Thread(target=fallbacks, args=(rows,))
+    side = threading.Thread(target=lambda: (fallbacks(rows), remap(rows)))
     boots.ensure_variant(KERNEL)
     side.start()
     boot_main(t)

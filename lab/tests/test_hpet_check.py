@@ -140,6 +140,67 @@ class TestLockup(unittest.TestCase):
         self.assertEqual(self.rows('other', lockup_lines(2, [], 4.0))[0], 'FAIL')
 
 
+# lab.hpet=remap as recorded on the series (two vCPUs, APIC IDs 0 and 1).
+REMAP = {'hpet_running': '1', 'hpet_remap_irq': '24', 'hpet_remap_proc': 'IR-HPET-MSI,2-edge',
+         'hpet_apicids': '0,1',
+         'hpet_remap_boot_cpu': '0', 'hpet_remap_boot_route': '0xfee001f8',
+         'hpet_remap_boot_index': '15', 'hpet_remap_boot_irte': 'f0:1f.0,00000000,0000000000200089',
+         'hpet_remap_moved_cpu': '1', 'hpet_remap_moved_route': '0xfee001f8',
+         'hpet_remap_moved_index': '15',
+         'hpet_remap_moved_irte': 'f0:1f.0,00000100,0000010000230089',
+         'hpet_remap_bad': 'refused',
+         'hpet_remap_offline_cpu': '0', 'hpet_remap_offline_route': '0xfee001f8',
+         'hpet_remap_offline_index': '15',
+         'hpet_remap_offline_irte': 'f0:1f.0,00000000,0000000000200089'}
+
+
+def remap_verdicts(kv, console_ok=True):
+    t = Tally(quiet=True)
+    H.remap_rows(t, kv, console_ok, '')
+    return {r[1]: r[0] for r in t.rows}
+
+
+class TestRemap(unittest.TestCase):
+    def test_recorded(self):
+        self.assertEqual(remap_verdicts(REMAP), {'hpet:remap-entry': 'PASS',
+                                                 'hpet:remap-move': 'PASS',
+                                                 'hpet:remap-console': 'PASS'})
+
+    def test_a_kernel_that_refuses_remapping(self):
+        v = remap_verdicts({'hpet_running': '0'})
+        self.assertEqual(v['hpet:remap-entry'], 'FAIL')
+        self.assertEqual(v['hpet:remap-move'], 'FAIL')
+
+    def test_an_entry_with_fixed_delivery(self):
+        kv = dict(REMAP, hpet_remap_boot_irte='f0:1f.0,00000000,0000000000200009')
+        self.assertEqual(remap_verdicts(kv)['hpet:remap-entry'], 'FAIL')
+
+    def test_a_compatibility_format_route(self):
+        kv = dict(REMAP, hpet_remap_boot_route='0xfee00000')
+        self.assertEqual(remap_verdicts(kv)['hpet:remap-entry'], 'FAIL')
+
+    def test_an_entry_that_did_not_follow(self):
+        kv = dict(REMAP, hpet_remap_moved_irte='f0:1f.0,00000000,0000000000200089')
+        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
+
+    def test_a_route_rewritten(self):
+        kv = dict(REMAP, hpet_remap_offline_route='0xfee00218')
+        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
+
+    def test_a_bad_cpu_accepted(self):
+        self.assertEqual(remap_verdicts(dict(REMAP, hpet_remap_bad='accepted'))['hpet:remap-move'],
+                         'FAIL')
+
+    def test_console(self):
+        self.assertEqual(remap_verdicts(REMAP, False)['hpet:remap-console'], 'FAIL')
+
+    def test_route_index(self):
+        self.assertEqual(H.route_index('0xfee001f8'), 15)
+        self.assertEqual(H.route_index('0xfee0001c'), 0x8000)
+        self.assertIsNone(H.route_index('0xfee01000'))
+        self.assertIsNone(H.route_index('-'))
+
+
 if __name__ == '__main__':
     unittest.main()
 

@@ -2,6 +2,7 @@
 #
 # lab.hpet=probe: only report how the hard-lockup detector came up (the
 #   host reads the "NMI watchdog:" lines from the console): the fallback boots.
+# lab.hpet=remap: the channel's interrupt remapping entry (see below).
 # lab.hpet=soak: the detector beside the torture test (see below).
 # lab.hpet=full (default):
 #   1. a healthy run of lab.hpet_secs seconds (default 60), with the
@@ -100,6 +101,41 @@ if [ "$mode" = probe ]; then
 	if echo buddy > $S 2>/dev/null; then r=ok; else r=refused; fi
 	out "LAB hpet_probe_buddy=$r hpet_probe_buddy_now=$(cat $S 2>/dev/null)" \
 		"hpet_probe_buddy_nmi_watchdog=$(cat /proc/sys/kernel/nmi_watchdog 2>/dev/null)"
+	return 0 2>/dev/null || exit 0
+fi
+
+# lab.hpet=remap: the detector behind interrupt remapping (QEMU q35 with
+# intel-iommu and a DMAR table that puts the HPET behind it; QEMU delivers
+# no HPET message through the remapping table, so no NMI comes): the
+# channel's route and its remapping table entry, at boot, after debugfs
+# moved the handling CPU to CPU 1, and after CPU 1 went offline; a bad CPU
+# refused.  hpet_remap_<tag>_{cpu,route,irte} and the CPUs' APIC IDs.
+IRT=/sys/kernel/debug/iommu/intel/ir_translation_struct
+remap_snap() {
+	route=$(hk route)
+	a=$(printf '%d' "$route")
+	# Remappable format: handle[14:0] in address bits 19:5, handle[15] in bit 2.
+	idx=$(( ((a >> 5) & 0x7fff) | (((a >> 2) & 1) << 15) ))
+	irte=$(awk -v i="$idx" '$1 == i { print $2 "," $3 "," $6; exit }' $IRT 2>/dev/null)
+	out "LAB hpet_remap_$1_cpu=$(hk cpu) hpet_remap_$1_route=$route" \
+		"hpet_remap_$1_index=$idx hpet_remap_$1_irte=${irte:--}"
+}
+if [ "$mode" = remap ]; then
+	if [ ! -r $W ] || ! wait_running 20; then
+		out "LAB hpet_running=0"
+		return 1 2>/dev/null || exit 1
+	fi
+	out "LAB hpet_running=1 hpet_remap_irq=$(hk remap_irq)" \
+		"hpet_remap_proc=$(awk '/hpet_hld/ { print $(NF - 2) "," $(NF - 1); exit }' /proc/interrupts)" \
+		"hpet_apicids=$(awk '/^apicid/ { printf "%s%s", s, $3; s = "," }' /proc/cpuinfo)"
+	remap_snap boot
+	echo 1 > $X/nmi_watchdog_hpet_cpu
+	remap_snap moved
+	if echo 7 > $X/nmi_watchdog_hpet_cpu 2>/dev/null; then r=accepted; else r=refused; fi
+	out "LAB hpet_remap_bad=$r"
+	echo 0 > /sys/devices/system/cpu/cpu1/online
+	remap_snap offline
+	echo 1 > /sys/devices/system/cpu/cpu1/online
 	return 0 2>/dev/null || exit 0
 fi
 
