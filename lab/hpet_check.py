@@ -54,8 +54,10 @@ plan "hpet" (lab/initramfs/plans/hpet.sh):
                         holds a remappable message whose entry is present,
                         has the HPET's source ID, delivers an NMI (delivery
                         mode 4) and targets the handling CPU's APIC ID
-    :move               the handling CPU moved to CPU 1 through debugfs, then
-                        back to CPU 0 when CPU 1 went offline: each time the
+    :move               the handling CPU moved to CPU 1 through debugfs, back
+                        and to CPU 1 again at once (the vector domain refuses
+                        a move until it freed the last one's old vector), then
+                        to CPU 0 when CPU 1 went offline: each time the
                         same entry, still an NMI, now aimed at that CPU's APIC
                         ID, and the route unchanged; a bad CPU refused
     :console            nothing in the console scan
@@ -452,7 +454,7 @@ def remap_rows(t, kv, console_ok, note_console):
           'irq %s (%s); %s' % (kv.get('hpet_remap_irq'), proc or 'not in /proc/interrupts',
                                 note))
     oks, notes = [], []
-    for tag, cpu in (('moved', 1), ('offline', 0)):
+    for tag, cpu in (('moved', 1), ('bounce', 1), ('offline', 0)):
         o, n = entry_ok(tag, cpu)
         oks.append(o and kv.get('hpet_remap_%s_route' % tag) == kv.get('hpet_remap_boot_route'))
         notes.append(n)

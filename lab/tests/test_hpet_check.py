@@ -148,6 +148,9 @@ REMAP = {'hpet_running': '1', 'hpet_remap_irq': '24', 'hpet_remap_proc': 'IR-HPE
          'hpet_remap_moved_cpu': '1', 'hpet_remap_moved_route': '0xfee001f8',
          'hpet_remap_moved_index': '15',
          'hpet_remap_moved_irte': 'f0:1f.0,00000100,0000010000230089',
+         'hpet_remap_bounce_cpu': '1', 'hpet_remap_bounce_route': '0xfee001f8',
+         'hpet_remap_bounce_index': '15',
+         'hpet_remap_bounce_irte': 'f0:1f.0,00000100,0000010000240089',
          'hpet_remap_bad': 'refused',
          'hpet_remap_offline_cpu': '0', 'hpet_remap_offline_route': '0xfee001f8',
          'hpet_remap_offline_index': '15',
@@ -181,6 +184,11 @@ class TestRemap(unittest.TestCase):
 
     def test_an_entry_that_did_not_follow(self):
         kv = dict(REMAP, hpet_remap_moved_irte='f0:1f.0,00000000,0000000000200089')
+        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
+
+    def test_a_move_left_pending(self):
+        # hld.cpu says CPU 1, the entry still aims at CPU 0.
+        kv = dict(REMAP, hpet_remap_bounce_irte='f0:1f.0,00000000,0000000000230089')
         self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
 
     def test_a_route_rewritten(self):

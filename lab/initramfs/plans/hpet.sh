@@ -108,8 +108,8 @@ fi
 # intel-iommu and a DMAR table that puts the HPET behind it; QEMU delivers
 # no HPET message through the remapping table, so no NMI comes): the
 # channel's route and its remapping table entry, at boot, after debugfs
-# moved the handling CPU to CPU 1, and after CPU 1 went offline; a bad CPU
-# refused.  hpet_remap_<tag>_{cpu,route,irte} and the CPUs' APIC IDs.
+# moved the handling CPU to CPU 1, after it moved back and to CPU 1 again
+# at once, and after CPU 1 went offline; a bad CPU refused.  hpet_remap_<tag>_{cpu,route,irte} and the CPUs' APIC IDs.
 IRT=/sys/kernel/debug/iommu/intel/ir_translation_struct
 remap_snap() {
 	route=$(hk route)
@@ -131,6 +131,11 @@ if [ "$mode" = remap ]; then
 	remap_snap boot
 	echo 1 > $X/nmi_watchdog_hpet_cpu
 	remap_snap moved
+	# Back and forth at once: the second move comes while the vector
+	# domain still holds the first one's old vector.
+	echo 0 > $X/nmi_watchdog_hpet_cpu
+	echo 1 > $X/nmi_watchdog_hpet_cpu
+	remap_snap bounce
 	if echo 7 > $X/nmi_watchdog_hpet_cpu 2>/dev/null; then r=accepted; else r=refused; fi
 	out "LAB hpet_remap_bad=$r"
 	echo 0 > /sys/devices/system/cpu/cpu1/online
