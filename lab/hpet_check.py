@@ -448,8 +448,10 @@ def remap_rows(t, kv, console_ok, note_console):
         return ok, note
 
     ok, note = entry_ok('boot', 0)
+    # The detector's interrupt is the one /proc/interrupts shows as IR-HPET-MSI.
     proc = kv.get('hpet_remap_proc', '')
-    ok = ok and kv.get('hpet_running') == '1' and proc.startswith('IR-HPET-MSI,')
+    ok = ok and kv.get('hpet_running') == '1' and \
+        proc.startswith('%s,IR-HPET-MSI,' % kv.get('hpet_remap_irq'))
     t.add('PASS' if ok else 'FAIL', 'hpet:remap-entry',
           'irq %s (%s); %s' % (kv.get('hpet_remap_irq'), proc or 'not in /proc/interrupts',
                                 note))

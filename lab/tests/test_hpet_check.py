@@ -141,7 +141,7 @@ class TestLockup(unittest.TestCase):
 
 
 # lab.hpet=remap as recorded on the series (two vCPUs, APIC IDs 0 and 1).
-REMAP = {'hpet_running': '1', 'hpet_remap_irq': '24', 'hpet_remap_proc': 'IR-HPET-MSI,2-edge',
+REMAP = {'hpet_running': '1', 'hpet_remap_irq': '24', 'hpet_remap_proc': '24,IR-HPET-MSI,2-edge',
          'hpet_apicids': '0,1',
          'hpet_remap_boot_cpu': '0', 'hpet_remap_boot_route': '0xfee001f8',
          'hpet_remap_boot_index': '15', 'hpet_remap_boot_irte': 'f0:1f.0,00000000,0000000000200089',
@@ -174,30 +174,22 @@ class TestRemap(unittest.TestCase):
         self.assertEqual(v['hpet:remap-entry'], 'FAIL')
         self.assertEqual(v['hpet:remap-move'], 'FAIL')
 
-    def test_an_entry_with_fixed_delivery(self):
-        kv = dict(REMAP, hpet_remap_boot_irte='f0:1f.0,00000000,0000000000200009')
-        self.assertEqual(remap_verdicts(kv)['hpet:remap-entry'], 'FAIL')
-
-    def test_a_compatibility_format_route(self):
-        kv = dict(REMAP, hpet_remap_boot_route='0xfee00000')
-        self.assertEqual(remap_verdicts(kv)['hpet:remap-entry'], 'FAIL')
-
-    def test_an_entry_that_did_not_follow(self):
-        kv = dict(REMAP, hpet_remap_moved_irte='f0:1f.0,00000000,0000000000200089')
-        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
-
-    def test_a_move_left_pending(self):
-        # hld.cpu says CPU 1, the entry still aims at CPU 0.
-        kv = dict(REMAP, hpet_remap_bounce_irte='f0:1f.0,00000000,0000000000230089')
-        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
-
-    def test_a_route_rewritten(self):
-        kv = dict(REMAP, hpet_remap_offline_route='0xfee00218')
-        self.assertEqual(remap_verdicts(kv)['hpet:remap-move'], 'FAIL')
-
-    def test_a_bad_cpu_accepted(self):
-        self.assertEqual(remap_verdicts(dict(REMAP, hpet_remap_bad='accepted'))['hpet:remap-move'],
-                         'FAIL')
+    def test_what_a_row_must_catch(self):
+        irte = 'f0:1f.0,%s,00000000002%s'
+        for row, key, value, what in (
+                ('entry', 'hpet_remap_boot_irte', irte % ('00000000', '00009'), 'fixed delivery'),
+                ('entry', 'hpet_remap_boot_route', '0xfee00000', 'compatibility format'),
+                ('entry', 'hpet_remap_irq', '25', 'another interrupt than the listed one'),
+                ('move', 'hpet_remap_moved_irte', irte % ('00000000', '00089'),
+                 'the entry did not follow'),
+                # hld.cpu says CPU 1, the entry still aims at CPU 0.
+                ('move', 'hpet_remap_bounce_irte', irte % ('00000000', '30089'),
+                 'a move left pending'),
+                ('move', 'hpet_remap_offline_route', '0xfee00218', 'the route rewritten'),
+                ('move', 'hpet_remap_bad', 'accepted', 'a bad CPU accepted')):
+            with self.subTest(what):
+                self.assertEqual(remap_verdicts(dict(REMAP, **{key: value}))['hpet:remap-' + row],
+                                 'FAIL')
 
     def test_console(self):
         self.assertEqual(remap_verdicts(REMAP, False)['hpet:remap-console'], 'FAIL')

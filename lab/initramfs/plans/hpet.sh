@@ -126,7 +126,7 @@ if [ "$mode" = remap ]; then
 		return 1 2>/dev/null || exit 1
 	fi
 	out "LAB hpet_running=1 hpet_remap_irq=$(hk remap_irq)" \
-		"hpet_remap_proc=$(awk '/hpet_hld/ { print $(NF - 2) "," $(NF - 1); exit }' /proc/interrupts)" \
+		"hpet_remap_proc=$(awk '/hpet_hld/ { sub(":", "", $1); print $1 "," $(NF - 2) "," $(NF - 1); exit }' /proc/interrupts)" \
 		"hpet_apicids=$(awk '/^apicid/ { printf "%s%s", s, $3; s = "," }' /proc/cpuinfo)"
 	remap_snap boot
 	echo 1 > $X/nmi_watchdog_hpet_cpu
